@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[keras,torch,sklearn,lessons,test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[keras,torch,sklearn,io,lessons,test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) \
 		--display-name "Python 3.11 (weights-as-a-vector)" >/dev/null
 	touch $(STAMP)

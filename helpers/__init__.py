@@ -10,6 +10,7 @@ The public API fits on one screen:
 - ``flatten(model, include="trainable", order="C")`` → ``(vector, layout)``
 - ``unflatten(vector, layout)`` → ``{name: array}`` with the original shapes
 - ``restore(model, vector, layout)`` writes the vector back into the model, in place
+- ``save(path, vector, layout)`` / ``load(path, model=None)``: ``.npz`` or ``.safetensors``
 - ``Layout`` (with ``to_json`` / ``from_json`` and ``fingerprint``), ``LayoutError``
 - ``helpers.data.load_mnist()`` and ``helpers.nnet`` (R's nnet, ported)
 
@@ -22,6 +23,7 @@ import importlib
 from types import ModuleType
 
 from helpers._core import PrecisionWarning, flatten, restore, unflatten
+from helpers._io import load, save
 from helpers._layout import Layout, LayoutError, TensorEntry
 
 __all__ = [
@@ -31,8 +33,10 @@ __all__ = [
     "TensorEntry",
     "data",
     "flatten",
+    "load",
     "nnet",
     "restore",
+    "save",
     "unflatten",
 ]
 

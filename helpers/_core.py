@@ -80,16 +80,22 @@ def restore(
     >>> float(weights["kernel"].sum())
     0.0
     """
-    framework, handles = handles_for(model, layout.include)
-    expected = _layout_of(handles, framework, layout.include, layout.order, layout.dtype)
-    if expected.fingerprint != layout.fingerprint:
-        raise LayoutError(_explain_mismatch(expected, layout))
+    handles = check_fits(model, layout)
     vector = _checked_vector(vector, layout)
     if reject_nonfinite:
         _check_finite(vector, layout)
     _check_lossless(vector, layout)
     arrays = unflatten(vector, layout)
     _write_all(handles, arrays)
+
+
+def check_fits(model: Any, layout: Layout) -> list[TensorHandle]:
+    """Raise :class:`LayoutError` unless ``layout`` describes ``model``; return its tensors."""
+    framework, handles = handles_for(model, layout.include)
+    expected = _layout_of(handles, framework, layout.include, layout.order, layout.dtype)
+    if expected.fingerprint != layout.fingerprint:
+        raise LayoutError(_explain_mismatch(expected, layout))
+    return handles
 
 
 def _check_choice(argument: str, value: str, allowed: Any) -> None:
@@ -187,9 +193,11 @@ def _check_lossless(vector: np.ndarray, layout: Layout) -> None:
                     f"tensor {entry.name!r}: expected whole numbers in [{low}, {high}] "
                     f"for {entry.dtype}, got fractional, non-finite or out-of-range values"
                 )
-        elif target.itemsize < values.dtype.itemsize:
+        elif target.itemsize < values.dtype.itemsize or entry.dtype == "bfloat16":
             back = values.astype(target).astype(values.dtype)
             lost = (back != values) & ~(np.isnan(back) & np.isnan(values))
+            if entry.dtype == "bfloat16":  # float32 with only the top 16 bits kept
+                lost |= (back.astype(np.float32).view(np.uint32) & 0xFFFF != 0) & ~np.isnan(back)
             if lost.any():
                 warnings.warn(
                     f"tensor {entry.name!r}: {int(lost.sum())} values rounded when cast "
