@@ -1,0 +1,472 @@
+"""The PyTorch adapter: parameters and buffers, in state_dict order, written back in place."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+import helpers  # noqa: E402
+from helpers import LayoutError, PrecisionWarning  # noqa: E402
+
+
+def digest(model: nn.Module) -> str:
+    """A hash of every state_dict tensor's name, shape, dtype, strides and bytes."""
+    hasher = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu()
+        hasher.update(f"{name}{tuple(tensor.shape)}{tensor.dtype}{tensor.stride()}".encode())
+        raw = tensor.contiguous().reshape(-1).view(torch.uint8)
+        hasher.update(raw.numpy().tobytes())
+    return hasher.hexdigest()
+
+
+def identities(model: nn.Module) -> dict[str, tuple]:
+    """What restore must keep for each tensor: object, storage, dtype, device, strides, grad."""
+    return {
+        name: (
+            id(tensor),
+            tensor.data_ptr(),
+            tensor.dtype,
+            tensor.device,
+            tensor.stride(),
+            tensor.requires_grad,
+        )
+        for name, tensor in model.state_dict(keep_vars=True).items()
+    }
+
+
+def zero_(model: nn.Module, include: str) -> None:
+    """Overwrite what a layout with this ``include`` covers (every tensor, or the trainable)."""
+    with torch.no_grad():
+        for tensor in model.state_dict(keep_vars=True).values():
+            if include == "all" or (isinstance(tensor, nn.Parameter) and tensor.requires_grad):
+                tensor.zero_()
+
+
+def logical_f_order(tensor: torch.Tensor) -> torch.Tensor:
+    """Column-major reading of a tensor (first index fastest), as R's as.numeric does."""
+    return tensor.permute(tuple(reversed(range(tensor.dim())))).reshape(-1)
+
+
+class Recurrent(nn.Module):
+    def __init__(self, cell: type[nn.Module]) -> None:
+        super().__init__()
+        self.rnn = cell(input_size=4, hidden_size=5, num_layers=2, batch_first=True)
+        self.head = nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.rnn(x)[0][:, -1])
+
+
+class TiedLanguageModel(nn.Module):
+    """An embedding whose weight is also the output layer's weight (tied, as in GPT-2)."""
+
+    def __init__(self, vocabulary: int = 11, width: int = 4) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocabulary, width)
+        self.mix = nn.Linear(width, width)
+        self.head = nn.Linear(width, vocabulary)
+        self.head.weight = self.embedding.weight
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.mix(self.embedding(tokens))))
+
+
+def with_statistics(model: nn.Module, *input_shape: int) -> nn.Module:
+    """Run a few training-mode batches so batch-norm statistics are not their defaults."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(8, *input_shape))
+    return model.eval()
+
+
+def make(kind: str) -> nn.Module:
+    torch.manual_seed(0)
+    if kind == "linear":
+        return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3, bias=False))
+    if kind == "conv2d":
+        return nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.Conv2d(4, 3, 1), nn.Flatten())
+    if kind == "batchnorm":
+        model = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.ReLU(), nn.Linear(5, 2))
+        return with_statistics(model, 6)
+    if kind == "batchnorm2d":
+        model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.Flatten())
+        return with_statistics(model, 2, 5, 5)
+    if kind == "lstm":
+        return Recurrent(nn.LSTM)
+    if kind == "gru":
+        return Recurrent(nn.GRU)
+    if kind == "embedding":
+        return nn.Sequential(nn.Embedding(12, 3), nn.Flatten(), nn.Linear(6, 2))
+    if kind == "layernorm":
+        return nn.Sequential(nn.Linear(6, 8), nn.LayerNorm(8), nn.Linear(8, 2))
+    raise ValueError(kind)
+
+
+KINDS = ["linear", "conv2d", "batchnorm", "batchnorm2d", "lstm", "gru", "embedding", "layernorm"]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("include", ["trainable", "all"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_round_trip_is_bit_exact(kind, include, order):
+    model = make(kind)
+    before, kept = digest(model), identities(model)
+    vector, layout = helpers.flatten(model, include=include, order=order)
+    zero_(model, include)
+    assert digest(model) != before
+    helpers.restore(model, vector, layout)
+    assert digest(model) == before
+    assert identities(model) == kept
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_vector_is_the_state_dict_read_tensor_by_tensor(kind):
+    model = make(kind)
+    state = model.state_dict()
+    for order, read in [("C", lambda t: t.reshape(-1)), ("F", logical_f_order)]:
+        vector, layout = helpers.flatten(model, include="all", order=order)
+        assert layout.names == list(state)
+        expected = torch.cat([read(t).double() for t in state.values()]).numpy()
+        np.testing.assert_array_equal(vector, expected.astype(vector.dtype))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trainable_vector_equals_parameters_to_vector(kind):
+    model = make(kind)
+    vector, layout = helpers.flatten(model)
+    reference = nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    assert vector.dtype == reference.dtype
+    np.testing.assert_array_equal(vector, reference)
+    assert layout.names == [name for name, _ in model.named_parameters()]
+
+
+mlp_shapes = st.lists(st.integers(1, 8), min_size=2, max_size=5).flatmap(
+    lambda widths: st.tuples(
+        st.just(widths), st.lists(st.booleans(), min_size=len(widths) - 1, max_size=len(widths) - 1)
+    )
+)
+
+
+def mlp(widths: list[int], biases: list[bool]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for fan_in, fan_out, bias in zip(widths[:-1], widths[1:], biases, strict=True):
+        layers += [nn.Linear(fan_in, fan_out, bias=bias), nn.Tanh()]
+    return nn.Sequential(*layers[:-1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=mlp_shapes, order=st.sampled_from(["C", "F"]), seed=st.integers(0, 2**16))
+def test_random_mlps_round_trip_into_a_fresh_twin(shape, order, seed):
+    widths, biases = shape
+    torch.manual_seed(seed)
+    model = mlp(widths, biases)
+    twin = mlp(widths, biases)  # another random initialisation of the same architecture
+    vector, layout = helpers.flatten(model, order=order)
+    expected_size = sum(
+        a * b + (b if bias else 0)
+        for a, b, bias in zip(widths[:-1], widths[1:], biases, strict=True)
+    )
+    assert vector.size == expected_size == sum(p.numel() for p in model.parameters())
+    if order == "C":
+        reference = nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+        np.testing.assert_array_equal(vector, reference)
+    kept = identities(twin)
+    helpers.restore(twin, vector, layout)
+    assert digest(twin) == digest(model)
+    assert identities(twin) == kept
+
+
+def test_tied_weights_are_counted_once():
+    torch.manual_seed(0)
+    model = TiedLanguageModel()
+    assert model.head.weight is model.embedding.weight
+    vector, layout = helpers.flatten(model, include="all")
+    assert layout.names == ["embedding.weight", "mix.weight", "mix.bias", "head.bias"]
+    assert "head.weight" in model.state_dict()  # state_dict lists the tied tensor twice
+    assert vector.size == 11 * 4 + 4 * 4 + 4 + 11 == sum(p.numel() for p in model.parameters())
+    reference = nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    np.testing.assert_array_equal(helpers.flatten(model)[0], reference)
+    # Writing the shared slot changes both uses, because they are one tensor.
+    helpers.restore(model, np.full_like(vector, 0.5), layout)
+    assert model.head.weight is model.embedding.weight
+    assert bool((model.head.weight == 0.5).all())
+
+
+def test_frozen_parameters_are_left_out_of_trainable_and_flagged_in_all():
+    model = make("linear")
+    model[0].requires_grad_(False)
+    trainable_vector, trainable = helpers.flatten(model, include="trainable")
+    _, everything = helpers.flatten(model, include="all")
+    assert trainable.names == ["2.weight"]
+    assert trainable_vector.size == 15
+    assert [e.trainable for e in everything] == [False, False, True]
+    # Unfreezing changes the model's structure, so the old layout no longer fits.
+    model[0].requires_grad_(True)
+    before = digest(model)
+    with pytest.raises(LayoutError, match="does not fit this model"):
+        helpers.restore(model, trainable_vector, trainable)
+    assert digest(model) == before
+
+
+def test_batch_norm_buffers_come_back_with_their_dtype():
+    model = make("batchnorm")
+    vector, layout = helpers.flatten(model, include="all")
+    trainable_vector, _ = helpers.flatten(model, include="trainable")
+    buffers = ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    assert [n for n in layout.names if n not in helpers.flatten(model)[1].names] == buffers
+    assert vector.size == trainable_vector.size + 5 + 5 + 1
+    assert layout["1.num_batches_tracked"].dtype == "int64"
+    assert vector.dtype == np.float32
+    assert vector[layout["1.num_batches_tracked"].offset] == 3.0
+    vector[layout["1.num_batches_tracked"].offset] = 7.0
+    helpers.restore(model, vector, layout)
+    counter = model[1].num_batches_tracked
+    assert counter.dtype == torch.int64 and counter.dim() == 0 and int(counter) == 7
+
+
+def test_zero_dimensional_parameters_round_trip():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = nn.Parameter(torch.tensor(2.5))
+            self.register_buffer("steps", torch.tensor(4))
+
+    model = Scaled()
+    vector, layout = helpers.flatten(model, include="all")
+    assert layout["scale"].shape == () and vector.tolist() == [2.5, 4.0]
+    helpers.restore(model, np.array([-1.0, 9.0], dtype=vector.dtype), layout)
+    assert model.scale.item() == -1.0 and model.scale.dim() == 0
+    assert model.steps.item() == 9 and model.steps.dtype == torch.int64
+
+
+def test_non_persistent_buffers_are_not_part_of_the_state_dict_or_the_vector():
+    model = make("linear")
+    model.register_buffer("scratch", torch.ones(3), persistent=False)
+    model.register_buffer("kept", torch.ones(2))
+    _, layout = helpers.flatten(model, include="all")
+    assert "kept" in layout.names and "scratch" not in layout.names
+
+
+def test_channels_last_kernels_are_read_in_logical_order_and_stay_channels_last():
+    model = make("conv2d")
+    reference, _ = helpers.flatten(model)
+    model = model.to(memory_format=torch.channels_last)
+    kernel = model[0].weight
+    assert kernel.is_contiguous(memory_format=torch.channels_last)
+    assert not kernel.is_contiguous()
+    strides, pointer = kernel.stride(), kernel.data_ptr()
+    vector, layout = helpers.flatten(model)
+    np.testing.assert_array_equal(vector, reference)  # same values as the NCHW model
+    for order in ("C", "F"):
+        vector, layout = helpers.flatten(model, order=order)
+        before = digest(model)
+        zero_(model, "trainable")
+        helpers.restore(model, vector, layout)
+        assert digest(model) == before
+    assert model[0].weight is kernel and kernel.data_ptr() == pointer
+    assert kernel.stride() == strides
+    assert kernel.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_non_contiguous_parameters_are_read_and_written_in_logical_order():
+    torch.manual_seed(0)
+    model = nn.Linear(3, 4)
+    model.weight = nn.Parameter(torch.randn(3, 4).t())  # a transposed view: strides (1, 4)
+    assert not model.weight.is_contiguous()
+    strides = model.weight.stride()
+    for order, read in [("C", lambda t: t.reshape(-1)), ("F", logical_f_order)]:
+        vector, layout = helpers.flatten(model, order=order)
+        np.testing.assert_array_equal(vector[:12], read(model.weight).detach().numpy())
+        target = np.arange(vector.size, dtype=vector.dtype)
+        helpers.restore(model, target, layout)
+        np.testing.assert_array_equal(helpers.flatten(model, order=order)[0], target)
+        assert model.weight.stride() == strides
+    expected = np.arange(12, dtype=np.float32).reshape(4, 3, order="F")
+    np.testing.assert_array_equal(model.weight.detach().numpy(), expected)
+
+
+def test_mixed_and_half_precision_dtypes():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4).double(), nn.Linear(4, 2))
+    vector, layout = helpers.flatten(model)
+    assert vector.dtype == np.float64  # the widest float among the tensors
+    assert [e.dtype for e in layout] == ["float64", "float64", "float32", "float32"]
+    kept, before = identities(model), digest(model)
+    zero_(model, "all")
+    helpers.restore(model, vector, layout)
+    assert identities(model) == kept and digest(model) == before
+
+
+@pytest.mark.parametrize(
+    ("dtype", "vector_dtype"), [(torch.float16, np.float16), (torch.bfloat16, np.float32)]
+)
+def test_half_precision_round_trips_exactly(dtype, vector_dtype):
+    model = make("linear").to(dtype)
+    vector, layout = helpers.flatten(model)
+    assert vector.dtype == vector_dtype  # NumPy has no bfloat16: it travels as float32
+    reference = nn.utils.parameters_to_vector(model.parameters()).float().detach().numpy()
+    np.testing.assert_array_equal(vector.astype(np.float32), reference)
+    kept, before = identities(model), digest(model)
+    zero_(model, "all")
+    helpers.restore(model, vector, layout)
+    assert identities(model) == kept and digest(model) == before
+
+
+def test_values_that_bfloat16_cannot_hold_are_rounded_with_a_warning():
+    model = make("linear").to(torch.bfloat16)
+    vector, layout = helpers.flatten(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        helpers.restore(model, vector * 2, layout)  # doubling is exact in bfloat16
+    with pytest.warns(PrecisionWarning, match="rounded when cast from float32 to bfloat16"):
+        helpers.restore(model, vector + np.float32(1e-3), layout)
+
+
+def test_requires_grad_and_autograd_survive_a_restore():
+    model = make("linear")
+    model[2].weight.requires_grad_(False)
+    vector, layout = helpers.flatten(model, include="all")
+    helpers.restore(model, vector * 2, layout)
+    assert [p.requires_grad for p in model.parameters()] == [True, True, False]
+    assert all(p.grad_fn is None and p.is_leaf for p in model.parameters())
+    model(torch.ones(1, 6)).sum().backward()  # still trainable after the in-place write
+    assert model[0].weight.grad is not None and model[2].weight.grad is None
+
+
+def other_architecture() -> nn.Module:
+    # As many values as make("linear") (50), in tensors of other shapes.
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(5, 5), nn.ReLU(), nn.Linear(5, 4, bias=False))
+
+
+def _wrong_length(model):
+    vector, layout = helpers.flatten(model)
+    return vector[:-1], layout, {}
+
+
+def _wrong_dtype(model):
+    vector, layout = helpers.flatten(model)
+    return vector.astype(np.float64), layout, {}
+
+
+def _wrong_shape(model):
+    vector, layout = helpers.flatten(other_architecture())
+    return vector, layout, {}
+
+
+def _wrong_tensor_dtype(model):
+    vector, layout = helpers.flatten(make("linear").double())
+    return vector.astype(np.float32), layout, {}
+
+
+def _nan(model):
+    vector, layout = helpers.flatten(model)
+    vector[3] = np.nan
+    return vector, layout, {"reject_nonfinite": True}
+
+
+def _fractional_counter(model):
+    vector, layout = helpers.flatten(model, include="all")
+    vector[layout["1.num_batches_tracked"].offset] = 2.5
+    return vector, layout, {}
+
+
+def _negative_counter_out_of_range(model):
+    vector, layout = helpers.flatten(model, include="all")
+    vector[layout["1.num_batches_tracked"].offset] = np.inf
+    return vector, layout, {}
+
+
+@pytest.mark.parametrize(
+    ("make_bad_input", "message"),
+    [
+        (_wrong_length, "expected 50 values for this layout, got 49"),
+        (_wrong_dtype, "expected dtype float32, got float64"),
+        (_wrong_shape, r"tensor #0 '0.weight': expected shape \(5, 6\), got \(5, 5\)"),
+        (_wrong_tensor_dtype, "expected dtype float32, got float64 in the layout"),
+        (_nan, "expected finite values, got 1 NaN/inf"),
+        (_fractional_counter, "'1.num_batches_tracked': expected whole numbers"),
+        (_negative_counter_out_of_range, "'1.num_batches_tracked': expected whole numbers"),
+    ],
+)
+def test_every_error_leaves_the_model_unchanged(make_bad_input, message):
+    model = make("batchnorm") if "counter" in make_bad_input.__name__ else make("linear")
+    vector, layout, options = make_bad_input(model)
+    if make_bad_input is _wrong_shape:
+        assert vector.size == helpers.flatten(model)[0].size  # same length, other shapes
+    before, kept = digest(model), identities(model)
+    with pytest.raises(LayoutError, match=message):
+        helpers.restore(model, vector, layout, **options)
+    assert digest(model) == before
+    assert identities(model) == kept
+
+
+def test_a_write_that_fails_part_way_is_undone(monkeypatch):
+    from helpers.adapters import torch_adapter
+
+    model = make("batchnorm")
+    vector, layout = helpers.flatten(model, include="all")
+    before = digest(model)
+    real, calls = torch_adapter.torch.from_numpy, []
+
+    def failing_third_time(array):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("simulated failure while writing")
+        return real(array)
+
+    monkeypatch.setattr(torch_adapter.torch, "from_numpy", failing_third_time)
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        helpers.restore(model, vector * 3, layout)
+    monkeypatch.undo()
+    assert digest(model) == before
+
+
+def test_unsupported_tensors_are_refused_with_their_name():
+    model = make("linear")
+    model.register_parameter("phase", nn.Parameter(torch.zeros(2, dtype=torch.complex64)))
+    with pytest.raises(TypeError, match="'phase': dtype torch.complex64"):
+        helpers.flatten(model)
+    lazy = nn.Sequential(nn.LazyLinear(3))
+    with pytest.raises(LayoutError, match="'0.weight' is not initialised yet"):
+        helpers.flatten(lazy)
+    lazy(torch.ones(1, 4))
+    assert helpers.flatten(lazy)[0].size == 4 * 3 + 3
+
+
+def test_layout_from_json_restores_into_a_fresh_model():
+    model = make("gru")
+    vector, layout = helpers.flatten(model, include="all", order="F")
+    twin = copy.deepcopy(model)
+    zero_(twin, "all")
+    helpers.restore(twin, vector, helpers.Layout.from_json(layout.to_json()))
+    assert digest(twin) == digest(model)
+    x = torch.randn(2, 7, 4)
+    assert torch.equal(twin(x), model(x))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", ["batchnorm2d", "lstm"])
+def test_cuda_round_trip_keeps_the_device_and_storage(kind):
+    model = make(kind).cuda()
+    if kind == "batchnorm2d":
+        model = model.to(memory_format=torch.channels_last)
+    before, kept = digest(model), identities(model)
+    vector, layout = helpers.flatten(model, include="all")
+    assert isinstance(vector, np.ndarray)
+    zero_(model, "all")
+    helpers.restore(model, vector, layout)
+    assert digest(model) == before
+    assert identities(model) == kept
+    assert all(t.is_cuda for t in model.state_dict().values())
