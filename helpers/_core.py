@@ -183,16 +183,7 @@ def _check_lossless(vector: np.ndarray, layout: Layout) -> None:
         values = vector[entry.offset : entry.offset + entry.size]
         target = _numpy_dtype(entry.dtype)
         if target.kind in "iub":
-            low, high = (
-                (0, 1) if target.kind == "b" else (np.iinfo(target).min, np.iinfo(target).max)
-            )
-            whole = np.isfinite(values).all() and (values == np.round(values)).all()
-            fits = values.size == 0 or (values.min() >= low and values.max() <= high)
-            if not (whole and fits):
-                raise LayoutError(
-                    f"tensor {entry.name!r}: expected whole numbers in [{low}, {high}] "
-                    f"for {entry.dtype}, got fractional, non-finite or out-of-range values"
-                )
+            _check_integral(entry, values, target)
         elif target.itemsize < values.dtype.itemsize or entry.dtype == "bfloat16":
             back = values.astype(target).astype(values.dtype)
             lost = (back != values) & ~(np.isnan(back) & np.isnan(values))
@@ -205,6 +196,17 @@ def _check_lossless(vector: np.ndarray, layout: Layout) -> None:
                     PrecisionWarning,
                     stacklevel=3,
                 )
+
+
+def _check_integral(entry: TensorEntry, values: np.ndarray, target: np.dtype) -> None:
+    low, high = (0, 1) if target.kind == "b" else (np.iinfo(target).min, np.iinfo(target).max)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low) | (values > high)
+    if bad.any():
+        raise LayoutError(
+            f"tensor {entry.name!r}: expected whole numbers that fit {entry.dtype}, "
+            f"got {values[bad][0]} (at position {int(np.argmax(bad))} of the tensor)"
+        )
 
 
 def _write_all(handles: list[TensorHandle], arrays: dict[str, np.ndarray]) -> None:
