@@ -1,5 +1,5 @@
 # Two commands do everything (see README.md):
-#   make run    set up, then execute every notebook top to bottom into build/
+#   make run    set up, execute every notebook top to bottom into build/, build the site
 #   make test   set up, then lint and run all tests (helpers, R comparisons, notebooks)
 # Both are idempotent: setup reinstalls only when pyproject.toml or constraints.txt change.
 
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 KERNEL := weights-vector
 
-.PHONY: setup system-deps run test lint lab clean
+.PHONY: setup system-deps run docs test lint lab clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[keras,torch,sklearn,io,lessons,test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[keras,torch,sklearn,io,lessons,docs,test]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) \
 		--display-name "Python 3.11 (weights-as-a-vector)" >/dev/null
 	touch $(STAMP)
@@ -28,6 +28,10 @@ system-deps:
 
 run: setup
 	$(BIN)/python scripts/run_notebooks.py
+	$(BIN)/python scripts/build_docs.py --notebooks build/notebooks
+
+docs: setup
+	$(BIN)/python scripts/build_docs.py
 
 test: setup system-deps lint
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
