@@ -214,9 +214,10 @@ def _write_all(handles: list[TensorHandle], arrays: dict[str, np.ndarray]) -> No
     backups = [np.array(handle.read(), copy=True) for handle in handles]
     touched = 0
     try:
-        for handle in handles:
+        # By position, not by name: names are labels (a Keras twin has other layer names).
+        for handle, array in zip(handles, arrays.values(), strict=True):
             touched += 1
-            handle.write(arrays[handle.name])
+            handle.write(array)
     except BaseException:
         for handle, backup in zip(handles[:touched], backups, strict=False):
             handle.write(backup)

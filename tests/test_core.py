@@ -275,3 +275,11 @@ def test_import_helpers_loads_no_framework():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert output.stdout.strip() == "[]"
+
+
+def test_restore_into_a_twin_with_other_names_goes_by_position():
+    model = small_model()
+    vector, layout = helpers.flatten(model)
+    twin = {"w": np.zeros((4, 3), np.float32), "b": np.zeros(3, np.float32)}
+    helpers.restore(twin, vector, layout)
+    assert np.array_equal(twin["w"], model["kernel"]) and np.array_equal(twin["b"], model["bias"])
