@@ -11,6 +11,7 @@ The public API fits on one screen:
 - ``unflatten(vector, layout)`` → ``{name: array}`` with the original shapes
 - ``restore(model, vector, layout)`` writes the vector back into the model, in place
 - ``save(path, vector, layout)`` / ``load(path, model=None)``: ``.npz`` or ``.safetensors``
+- ``transfer(source_model, target_model)`` copies weights Keras <-> PyTorch, nnet <-> PyTorch
 - ``Layout`` (with ``to_json`` / ``from_json`` and ``fingerprint``), ``LayoutError``
 - ``helpers.data.load_mnist()`` and ``helpers.nnet`` (R's nnet, ported)
 
@@ -25,6 +26,7 @@ from types import ModuleType
 from helpers._core import PrecisionWarning, flatten, restore, unflatten
 from helpers._io import load, save
 from helpers._layout import Layout, LayoutError, TensorEntry
+from helpers._transfer import transfer
 
 __all__ = [
     "Layout",
@@ -37,6 +39,7 @@ __all__ = [
     "nnet",
     "restore",
     "save",
+    "transfer",
     "unflatten",
 ]
 
