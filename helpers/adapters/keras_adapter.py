@@ -1,4 +1,17 @@
-"""Keras 3: ``model.weights`` order, which is also ``model.get_weights()`` order."""
+"""Keras 3: ``model.weights`` order, which is also ``model.get_weights()`` order.
+
+Each layer lists its trainable variables first, then its non-trainable ones (for
+``BatchNormalization``: ``gamma``, ``beta``, then ``moving_mean``, ``moving_variance``);
+layers follow in the order they were added. ``include="trainable"`` keeps the variables
+whose ``trainable`` flag is set, in that same relative order; a layer frozen with
+``layer.trainable = False`` clears the flag on its variables. Random-seed state
+(``Dropout``'s seed generator) and metric state are not weights and never appear.
+
+Variables keep their own dtype: a ``mixed_float16`` layer holds float32 variables (it
+only computes in float16); a ``dtype="float16"`` layer holds float16 ones. Writing goes
+through ``Variable.assign``, which works the same on the TensorFlow, JAX and PyTorch
+backends and keeps the variable object.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +26,59 @@ from helpers.adapters import TensorHandle
 
 def handles(model: Any, include: Include) -> list[TensorHandle]:
     """Every Keras variable of the model (trainable ones only, or all), as handles."""
-    if not getattr(model, "built", False) or not model.weights:
+    if not getattr(model, "built", False):
         raise LayoutError(
-            f"Keras model {model.name!r} has no weights yet: build it first "
-            "(model.build(input_shape), or call it on a batch)"
+            f"Keras model {model.name!r} is not built, so it has no weights yet: build it "
+            "first (keras.Input(shape) as its first layer, model.build(input_shape), or "
+            "call it on a batch)"
         )
+    if not model.weights:
+        raise LayoutError(f"Keras model {model.name!r} is built but has no weights to flatten")
     variables = [v for v in model.weights if include == "all" or v.trainable]
-    return [_handle(variable) for variable in variables]
+    return [
+        _handle(name, variable)
+        for name, variable in zip(_unique_names(variables), variables, strict=True)
+    ]
 
 
-def _handle(variable: keras.Variable) -> TensorHandle:
+def _unique_names(variables: list[keras.Variable]) -> list[str]:
+    """Variable paths, with ``#2``, ``#3``... added to repeats.
+
+    Paths come from layer names, which need not be unique in a subclassed model
+    (two layers both named ``"dense"`` give two ``.../dense/kernel``).
+    """
+    seen: dict[str, int] = {}
+    names = []
+    for variable in variables:
+        path = variable.path
+        seen[path] = seen.get(path, 0) + 1
+        names.append(path if seen[path] == 1 else f"{path}#{seen[path]}")
+    return names
+
+
+def _handle(name: str, variable: keras.Variable) -> TensorHandle:
+    shape = tuple(variable.shape)
+
     def write(values: np.ndarray) -> None:
-        variable.assign(values)
+        values = np.asarray(values)
+        if values.shape != shape:  # never let a write broadcast or reshape
+            raise LayoutError(f"tensor {name!r}: expected shape {shape}, got {values.shape}")
+        variable.assign(values)  # casts to the variable's dtype (e.g. float32 -> bfloat16)
 
     return TensorHandle(
-        name=variable.path,
-        shape=tuple(variable.shape),
+        name=name,
+        shape=shape,
         dtype=str(variable.dtype),
         trainable=bool(variable.trainable),
-        read=lambda: keras.ops.convert_to_numpy(variable.value),
+        read=lambda: _read(variable),
         write=write,
     )
+
+
+def _read(variable: keras.Variable) -> np.ndarray:
+    value = variable.value
+    if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):
+        # Straight to NumPy: keras.ops.convert_to_numpy goes through np.array(tensor),
+        # which NumPy 2 answers with a DeprecationWarning about TensorFlow's __array__.
+        return value.numpy()
+    return keras.ops.convert_to_numpy(value)
