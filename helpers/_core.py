@@ -29,7 +29,10 @@ def flatten(
     ``include="trainable"`` takes what an optimiser updates; ``"all"`` adds the rest
     (batch-norm statistics, frozen weights). ``order="F"`` walks each tensor column by
     column, as R's ``as.vector`` does. The vector's dtype is ``dtype`` if given, else
-    the widest floating dtype among the tensors (integer tensors are stored as floats).
+    the widest floating dtype among the tensors. Integer tensors (such as batch-norm's
+    ``num_batches_tracked``) are stored as floats too; a :class:`PrecisionWarning` says
+    so if one holds a value the vector's dtype cannot represent exactly (above 2**24
+    for float32): pass ``dtype="float64"`` then.
 
     >>> vector, layout = flatten({"kernel": np.ones((2, 3)), "bias": np.zeros(3)})
     >>> vector.shape, layout.names
@@ -42,7 +45,15 @@ def flatten(
     vector = np.empty(layout.size, dtype=layout.dtype)
     for handle, entry in zip(handles, layout, strict=True):
         # One copy per tensor, straight into its slot (the slot is a view of the vector).
-        np.copyto(_slot(vector, entry, order), handle.read(), casting="unsafe")
+        slot, values = _slot(vector, entry, order), handle.read()
+        np.copyto(slot, values, casting="unsafe")
+        if np.dtype(values.dtype).kind in "iu" and not np.array_equal(slot, values):
+            warnings.warn(
+                f"tensor {entry.name!r}: {entry.dtype} values do not fit a {vector.dtype} "
+                "vector exactly; pass dtype='float64' to keep them",
+                PrecisionWarning,
+                stacklevel=2,
+            )
     return vector, layout
 
 

@@ -283,3 +283,11 @@ def test_restore_into_a_twin_with_other_names_goes_by_position():
     twin = {"w": np.zeros((4, 3), np.float32), "b": np.zeros(3, np.float32)}
     helpers.restore(twin, vector, layout)
     assert np.array_equal(twin["w"], model["kernel"]) and np.array_equal(twin["b"], model["bias"])
+
+
+def test_integers_a_float32_vector_cannot_hold_are_reported():
+    weights = {"scale": np.ones(2, np.float32), "count": np.array(2**24 + 1, np.int64)}
+    with pytest.warns(PrecisionWarning, match="'count': int64 values do not fit a float32 vector"):
+        helpers.flatten(weights)
+    vector, _ = helpers.flatten(weights, dtype="float64")
+    assert vector[-1] == 2**24 + 1
