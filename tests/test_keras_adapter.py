@@ -474,6 +474,7 @@ def test_narrowing_to_float16_warns_but_writes() -> None:
 
 TORCH_BACKEND_SCRIPT = textwrap.dedent(
     """
+    import warnings
     import numpy as np
     import keras
     import helpers
@@ -493,7 +494,9 @@ TORCH_BACKEND_SCRIPT = textwrap.dedent(
     before, prediction = model.get_weights(), keras.ops.convert_to_numpy(model(x))
     for include in ("trainable", "all"):
         for order in ("C", "F"):
-            vector, layout = helpers.flatten(model, include=include, order=order)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # helpers must not warn (NumPy 2 __array__)
+                vector, layout = helpers.flatten(model, include=include, order=order)
             by_hand = np.concatenate([
                 a.ravel(order=order) for v, a in zip(model.weights, before)
                 if include == "all" or v.trainable
@@ -504,7 +507,9 @@ TORCH_BACKEND_SCRIPT = textwrap.dedent(
                 model.set_weights([
                     np.zeros_like(a) if v.trainable else a for v, a in zip(model.weights, before)
                 ])
-            helpers.restore(model, vector, layout)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                helpers.restore(model, vector, layout)
             after = model.get_weights()
             assert all(a.dtype == b.dtype and a.tobytes() == b.tobytes()
                        for a, b in zip(before, after))

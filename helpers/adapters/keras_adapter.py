@@ -76,9 +76,12 @@ def _handle(name: str, variable: keras.Variable) -> TensorHandle:
 
 
 def _read(variable: keras.Variable) -> np.ndarray:
+    # Straight to NumPy where the backend allows: keras.ops.convert_to_numpy goes through
+    # np.array(tensor), which NumPy 2 answers with a DeprecationWarning about __array__.
     value = variable.value
-    if keras.backend.backend() == "tensorflow" and hasattr(value, "numpy"):
-        # Straight to NumPy: keras.ops.convert_to_numpy goes through np.array(tensor),
-        # which NumPy 2 answers with a DeprecationWarning about TensorFlow's __array__.
+    backend = keras.backend.backend()
+    if backend == "tensorflow" and hasattr(value, "numpy"):
         return value.numpy()
+    if backend == "torch" and hasattr(value, "detach"):
+        return value.detach().cpu().numpy()
     return keras.ops.convert_to_numpy(value)
