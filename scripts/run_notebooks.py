@@ -16,11 +16,14 @@ OUTPUT_DIR = ROOT / "build" / "notebooks"
 
 
 def run_all(notebooks: list[Path]) -> int:
-    """Run each notebook, print one progress line each and a summary; return the failures."""
+    """Run each notebook, report its start and end, then a summary; return the failures."""
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
     failures = []
     for number, notebook in enumerate(notebooks, start=1):
-        print(f"[{number}/{len(notebooks)}] {notebook.name} ...", end=" ", flush=True)
+        # One line when each notebook starts and one when it ends: the kernel may print its
+        # own start-up notice in between.
+        progress = f"[{number}/{len(notebooks)}] {notebook.name}"
+        print(f"{progress}: running", flush=True)
         started = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -28,9 +31,10 @@ def run_all(notebooks: list[Path]) -> int:
             )
         except Exception as error:  # report and go on with the next lesson
             failures.append(notebook.name)
-            print(f"FAILED after {time.perf_counter() - started:.0f} s: {error}".splitlines()[0])
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            print(f"{progress}: FAILED after {time.perf_counter() - started:.0f} s: {first_line}")
             continue
-        print(f"ok in {time.perf_counter() - started:.0f} s")
+        print(f"{progress}: ok in {time.perf_counter() - started:.0f} s", flush=True)
     passed = len(notebooks) - len(failures)
     print(f"\n{passed} of {len(notebooks)} notebooks ran; executed copies are in {OUTPUT_DIR}")
     if failures:
