@@ -20,4 +20,4 @@ echo "Installing ${packages[*]} (Debian packages) ..."
 export DEBIAN_FRONTEND=noninteractive
 "${sudo_cmd[@]}" apt-get update -qq
 "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
-Rscript -e 'library(nnet); cat("R", R.version$major, R.version$minor, "with nnet", format(packageVersion("nnet")), "\n")'
+Rscript -e 'library(nnet); cat(R.version.string, "with nnet", format(packageVersion("nnet")), "\n")'
