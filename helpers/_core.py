@@ -15,7 +15,11 @@ _WIDENED = {"bfloat16": "float32"}
 
 
 class PrecisionWarning(UserWarning):
-    """Restoring cast a value to a narrower dtype and it did not survive exactly."""
+    """A value did not survive a cast between its tensor's dtype and the vector's exactly.
+
+    ``restore`` warns when a slice is narrowed back to float16/bfloat16 and rounds;
+    ``flatten`` when an integer tensor holds a value the float vector cannot represent.
+    """
 
 
 def flatten(
