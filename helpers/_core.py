@@ -8,7 +8,7 @@ from typing import Any, get_args
 import numpy as np
 
 from helpers._layout import Include, Layout, LayoutError, Order, TensorEntry
-from helpers.adapters import TensorHandle, handles_for
+from helpers.adapters import TensorHandle, handles_for, write_all
 
 # NumPy has no bfloat16; a bfloat16 tensor travels in the vector as float32.
 _WIDENED = {"bfloat16": "float32"}
@@ -225,15 +225,5 @@ def _check_integral(entry: TensorEntry, values: np.ndarray, target: np.dtype) ->
 
 
 def _write_all(handles: list[TensorHandle], arrays: dict[str, np.ndarray]) -> None:
-    """Write every tensor; if any write fails, put back all that were touched."""
-    backups = [np.array(handle.read(), copy=True) for handle in handles]
-    touched = 0
-    try:
-        # By position, not by name: names are labels (a Keras twin has other layer names).
-        for handle, array in zip(handles, arrays.values(), strict=True):
-            touched += 1
-            handle.write(array)
-    except BaseException:
-        for handle, backup in zip(handles[:touched], backups, strict=False):
-            handle.write(backup)
-        raise
+    # By position, not by name: names are labels (a Keras twin has other layer names).
+    write_all(list(zip(handles, arrays.values(), strict=True)))

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from helpers._layout import LayoutError
-from helpers.adapters import TensorHandle, framework_of, handles_for
+from helpers.adapters import TensorHandle, framework_of, handles_for, write_all
 
 Arrays = dict[str, np.ndarray]
 
@@ -115,7 +115,7 @@ def transfer(source_model: Any, target_model: Any) -> None:
     plan: list[tuple[TensorHandle, np.ndarray]] = []
     for index, (source, target) in enumerate(zip(sources, targets, strict=True)):
         plan += _converted(f"layer #{index}", source, target)
-    _write_all(plan)
+    write_all(plan)
 
 
 def _explain_route(source: str, target: str) -> str:
@@ -192,20 +192,6 @@ def _warn_if_momentum_differs(where: str, keras_layer: _Layer, torch_layer: _Lay
         UserWarning,
         stacklevel=5,
     )
-
-
-def _write_all(plan: list[tuple[TensorHandle, np.ndarray]]) -> None:
-    """Write every array; if a write fails, put back everything touched so far."""
-    backups = [np.array(handle.read(), copy=True) for handle, _ in plan]
-    touched = 0
-    try:
-        for handle, array in plan:
-            touched += 1
-            handle.write(array)
-    except BaseException:
-        for (handle, _), backup in zip(plan[:touched], backups, strict=False):
-            handle.write(backup)
-        raise
 
 
 # ---------------------------------------------------------------- layers of each framework

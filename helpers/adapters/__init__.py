@@ -29,6 +29,26 @@ class TensorHandle:
     write: Callable[[np.ndarray], None]
 
 
+def write_all(plan: list[tuple[TensorHandle, np.ndarray]]) -> None:
+    """Write each array through its handle; if a write fails, put back all that were touched.
+
+    >>> weights = {"bias": np.zeros(2)}
+    >>> write_all([(handles_for(weights, "all")[1][0], np.ones(2))])
+    >>> weights["bias"].tolist()
+    [1.0, 1.0]
+    """
+    backups = [np.array(handle.read(), copy=True) for handle, _ in plan]
+    touched = 0
+    try:
+        for handle, array in plan:
+            touched += 1
+            handle.write(array)
+    except BaseException:
+        for (handle, _), backup in zip(plan[:touched], backups, strict=False):
+            handle.write(backup)
+        raise
+
+
 # (framework name, module prefix of a base class, adapter module)
 _ADAPTERS = [
     ("keras", "keras", "helpers.adapters.keras_adapter"),
