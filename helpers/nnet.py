@@ -21,17 +21,26 @@ options were - softmax modelling  decay=0.01
 Summation order: R's C code adds terms one at a time, left to right. ``np.sum``
 adds pairwise, which rounds differently, so every sum that R accumulates in a
 loop is taken here with ``np.cumsum(...)[-1]`` (strictly sequential) instead.
+
+Exponentials and logarithms: nnet.c calls the C library's ``exp()`` and ``log()``.
+On a processor with AVX-512, NumPy computes ``np.exp`` and ``np.log`` of float64 with
+its own vector code, which differs from the C library in the last bit for some
+arguments (about 5% of ``exp`` and 0.3% of ``log`` results on one Xeon). A poorly
+conditioned fit grows one such bit into a visible difference (1e-5 and more after 100
+iterations), so this module calls the C library's functions, through ``math``.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["NNet", "class_ind", "nnet"]
+__all__ = ["Criterion", "Minimum", "NNet", "class_ind", "nnet", "vmmin"]
 
 FloatArray = NDArray[np.float64]
 
@@ -131,15 +140,44 @@ def _weighted_sums(sources: FloatArray, weights: FloatArray) -> FloatArray:
     return total
 
 
+def _exp_or_inf(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def _log_or_special(value: float) -> float:
+    if value > 0:
+        return math.log(value)
+    return -math.inf if value == 0 else math.nan  # C's log(0) and log(negative or nan)
+
+
+_C_EXP = np.frompyfunc(_exp_or_inf, 1, 1)
+_C_LOG = np.frompyfunc(_log_or_special, 1, 1)
+
+
+def _c_exp(values: FloatArray) -> FloatArray:
+    """Elementwise ``exp`` of the C library, as nnet.c gets it (see the module docstring)."""
+    with np.errstate(over="ignore"):  # inf on overflow, silently, as C's exp()
+        return np.asarray(_C_EXP(values), dtype=np.float64)
+
+
+def _c_log(values: FloatArray) -> FloatArray:
+    """Elementwise ``log`` of the C library: -inf at 0, nan below 0, as C's ``log``."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(_C_LOG(values), dtype=np.float64)
+
+
 def _logistic(net_input: FloatArray) -> FloatArray:
     clipped = np.clip(net_input, -_SIGMOID_CLAMP, _SIGMOID_CLAMP)
-    value = 1.0 / (1.0 + np.exp(-clipped))
+    value = 1.0 / (1.0 + _c_exp(-clipped))
     value = np.where(net_input < -_SIGMOID_CLAMP, 0.0, value)
     return np.where(net_input > _SIGMOID_CLAMP, 1.0, value)
 
 
 def _softmax(net_input: FloatArray) -> FloatArray:
-    shifted = np.exp(net_input - net_input.max(axis=1, keepdims=True))
+    shifted = _c_exp(net_input - net_input.max(axis=1, keepdims=True))
     return shifted / _sequential_sum(shifted, axis=1)[:, None]
 
 
@@ -212,12 +250,12 @@ class _Loss:
         """Each (example, output) term of the error, as nnet.c adds it to its total."""
         target = self.y
         if self.softmax:
-            fitted_log = np.where(fwd.probs > 0, -(target * np.log(fwd.probs)), _LOG_ZERO_PENALTY)
+            fitted_log = np.where(fwd.probs > 0, -(target * _c_log(fwd.probs)), _LOG_ZERO_PENALTY)
             return np.where(target > 0, fitted_log, 0.0)
         if self.entropy:
             out = fwd.outputs
-            hit = np.where(target > 0, -(target * np.log((out + _LOG_GUARD) / target)), 0.0)
-            miss = (1.0 - target) * np.log((1.0 - out + _LOG_GUARD) / (1.0 - target))
+            hit = np.where(target > 0, -(target * _c_log((out + _LOG_GUARD) / target)), 0.0)
+            miss = (1.0 - target) * _c_log((1.0 - out + _LOG_GUARD) / (1.0 - target))
             return np.where(target < 1, hit - miss, hit)
         residual = fwd.outputs - target
         return residual * residual
@@ -254,10 +292,16 @@ def _outer_rows(deltas: FloatArray, sources: FloatArray) -> FloatArray:
 
 
 @dataclass(frozen=True)
-class _Minimum:
+class Minimum:
+    """What :func:`vmmin` returns: the last weights, the smallest value, R's convergence code.
+
+    ``convergence`` is 0 when the optimiser stopped on its own (no further decrease), 1
+    when it ran out of iterations (``maxit``), as in R's ``optim`` and ``nnet``.
+    """
+
     wts: FloatArray
     value: float
-    fail: int
+    convergence: int
 
 
 def _symmetric(lower: FloatArray) -> FloatArray:
@@ -273,11 +317,11 @@ def _vmmin(
     abstol: float,
     reltol: float,
     emit: Callable[[str], None] | None,
-) -> _Minimum:
+) -> Minimum:
     """Minimise ``fn`` from ``start`` with R's vmmin; ``emit`` receives trace lines."""
     b = start.copy()
     if maxit <= 0:
-        return _Minimum(b, fn(b), 0)
+        return Minimum(b, fn(b), 0)
     n = b.size
     f = fn(b)
     if not np.isfinite(f):
@@ -326,7 +370,7 @@ def _vmmin(
     if emit:
         emit(f"final  value {fmin:f} ")
         emit("converged" if iteration < maxit else f"stopped after {iteration} iterations")
-    return _Minimum(b, fmin, 0 if iteration < maxit else 1)
+    return Minimum(b, fmin, 0 if iteration < maxit else 1)
 
 
 def _line_search(
@@ -456,13 +500,45 @@ class NNet:
         array([[0.5],
                [0.5]])
         """
-        rows = np.asarray(x, dtype=np.float64)
+        rows = _real_array(x, "x")
         rows = rows.reshape(1, -1) if rows.ndim == 1 else rows
         if rows.ndim != 2 or rows.shape[1] != self.n[0]:
             raise ValueError(f"'x' must have {self.n[0]} columns, got shape {rows.shape}")
-        if np.isnan(rows).any():
-            raise ValueError("missing values in 'x'")
+        _refuse_missing(rows, "x")
         return _network_outputs(self._wiring, self.wts, rows, self.linout, self.softmax)
+
+    def criterion(self, x: ArrayLike, y: ArrayLike) -> Criterion:
+        """The criterion this fit minimised, on data ``x``, ``y``, as a function of the weights.
+
+        Same network, same options (``entropy``, ``softmax``, ``decay``...), same arithmetic as
+        :func:`nnet`: ``fit.criterion(x, y).value(fit.wts)`` is ``fit.value`` when ``x``, ``y``
+        are the data the fit was made on. Hand it to :func:`vmmin` or to any other optimiser
+        that works on a vector. ``x`` and ``y`` are checked as :func:`nnet` checks them, and
+        must have this network's numbers of input and output columns.
+
+        >>> x = np.linspace(0, 1, 20)[:, None]
+        >>> y = (x > 0.5).astype(float)
+        >>> fit = nnet(x, y, size=2, entropy=True, maxit=5, trace=False, seed=0)
+        >>> fit.criterion(x, y).value(fit.wts) == fit.value
+        True
+        """
+        inputs, targets = _data_matrix(x, "x"), _data_matrix(y, "y")
+        n_in, _, n_out = self.n
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(
+                f"nrows of 'x' and 'y' must match: 'x' has {inputs.shape[0]} rows, "
+                f"'y' has {targets.shape[0]}"
+            )
+        for name, data, columns in (("x", inputs, n_in), ("y", targets, n_out)):
+            if data.shape[1] != columns:
+                raise ValueError(
+                    f"'{name}' must have {columns} columns for this {n_in}-{self.n[1]}-{n_out} "
+                    f"network, got shape {data.shape}"
+                )
+        loss = _Loss(
+            self._wiring, inputs, targets, not self.linout, self.entropy, self.softmax, self.decay
+        )
+        return Criterion(loss)
 
     def weight_names(self) -> list[str]:
         """R's label ("source->destination") for every weight, in ``wts`` order.
@@ -530,6 +606,104 @@ def class_ind(labels: ArrayLike) -> FloatArray:
     return indicators
 
 
+class Criterion:
+    """nnet's fitting criterion on one data set, as a function of the weight vector.
+
+    Made by :meth:`NNet.criterion`. ``value(wts)`` is the criterion (error plus decay),
+    ``gradient(wts)`` its gradient, both computed as nnet.c computes them; ``n_weights`` is
+    the length ``wts`` must have. A ``wts`` of another shape is refused (``ValueError``);
+    non-finite weights give a non-finite value, as in R.
+
+    >>> x = np.array([[0.0], [1.0]])
+    >>> fit = nnet(x, [0.0, 1.0], size=1, Wts=[0, 1, 0, 1], maxit=0, trace=False)
+    >>> criterion = fit.criterion(x, [0.0, 1.0])
+    >>> criterion.n_weights, round(criterion.value(np.zeros(4)), 4)
+    (4, 0.5)
+    """
+
+    def __init__(self, loss: _Loss) -> None:
+        self._loss = loss
+        self.n_weights = loss.wiring.n_weights
+
+    def value(self, wts: ArrayLike) -> float:
+        """The criterion at ``wts``: what ``nnet(..., Wts=wts, maxit=0).value`` reports."""
+        return self._loss.value(self._checked(wts))
+
+    def gradient(self, wts: ArrayLike) -> FloatArray:
+        """The criterion's gradient at ``wts``, one entry per weight, in ``wts`` order."""
+        return self._loss.gradient(self._checked(wts))
+
+    def _checked(self, wts: ArrayLike) -> FloatArray:
+        weights = _real_array(wts, "wts")
+        if weights.shape != (self.n_weights,):
+            raise ValueError(
+                f"'wts' must be a flat vector of {self.n_weights} weights, "
+                f"got shape {weights.shape}"
+            )
+        return weights
+
+    def __repr__(self) -> str:
+        wiring = self._loss.wiring
+        return (
+            f"<nnet criterion of a {wiring.n_in}-{wiring.size}-{wiring.n_out} network on "
+            f"{self._loss.x.shape[0]} rows: {self.n_weights} weights>"
+        )
+
+
+def vmmin(
+    start: ArrayLike,
+    fn: Callable[[FloatArray], float],
+    gr: Callable[[FloatArray], FloatArray],
+    *,
+    maxit: int = 100,
+    abstol: float = 1.0e-4,
+    reltol: float = 1.0e-8,
+    trace: bool = False,
+) -> Minimum:
+    """Minimise ``fn`` from ``start`` with R's BFGS, the routine :func:`nnet` fits with.
+
+    R's ``optim(start, fn, gr, method = "BFGS")`` runs the same C routine, ``vmmin``; the
+    defaults here are the ones ``nnet`` passes it (R's ``optim`` defaults to
+    ``abstol = -Inf``, ``reltol = 1.5e-8``). ``fn(wts)`` returns a number and ``gr(wts)``
+    its gradient, one entry per weight; both receive a float64 copy of the weights and may
+    count their calls. With ``trace``, progress is printed in R's words every 10 iterations.
+    ``nnet(x, y, size, Wts=start, maxit=k, ...)`` ends where
+    ``vmmin(start, c.value, c.gradient, maxit=k)`` ends, ``c = fit.criterion(x, y)``.
+
+    >>> minimum = vmmin([3.0, -1.0], lambda w: float((w**2).sum()), lambda w: 2 * w)
+    >>> bool(np.abs(minimum.wts).max() < 1e-12), minimum.convergence
+    (True, 0)
+    """
+    weights = _real_array(start, "start")
+    if weights.ndim != 1 or weights.size == 0:
+        raise ValueError(f"'start' must be a flat (1-D) vector of weights, got {_describe(start)}")
+    if not np.isfinite(weights).all():
+        where = int(np.flatnonzero(~np.isfinite(weights))[0])
+        raise ValueError(f"'start' must be finite, got {weights[where]} at index {where}")
+    for name, function in (("fn", fn), ("gr", gr)):
+        if not callable(function):
+            raise TypeError(
+                f"'{name}' must be a function of the weights, got {_describe(function)}"
+            )
+    maxit = _whole_number(maxit, "maxit")
+    abstol, reltol = _real_number(abstol, "abstol"), _real_number(reltol, "reltol")
+    emit = (lambda line: print(line, flush=True)) if _flag(trace, "trace") else None
+
+    def value(wts: FloatArray) -> float:
+        return float(fn(wts.copy()))
+
+    def gradient(wts: FloatArray) -> FloatArray:
+        slope = _real_array(gr(wts.copy()), "gr(wts)")
+        if slope.shape != wts.shape:
+            raise ValueError(
+                f"'gr' must return one value per weight, shape {wts.shape}, got {slope.shape}"
+            )
+        return slope
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _vmmin(weights, value, gradient, maxit, abstol, reltol, emit)
+
+
 def _network_outputs(
     wiring: _Wiring, wts: FloatArray, x: FloatArray, linout: bool, softmax: bool
 ) -> FloatArray:
@@ -539,36 +713,153 @@ def _network_outputs(
     return fwd.probs if softmax else fwd.outputs
 
 
-def _as_matrix(values: ArrayLike, name: str) -> FloatArray:
-    matrix = np.asarray(values, dtype=np.float64)
+# ---------------------------------------------------------------------------
+# Argument checks: each error names the argument, what it must be and what it got
+# ---------------------------------------------------------------------------
+
+
+def _describe(value: object) -> str:
+    """A short one-line picture of what the caller passed."""
+    if isinstance(value, np.ndarray):
+        return f"an array of dtype {value.dtype} and shape {value.shape}"
+    shown = " ".join(repr(value).split())
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{shown} ({type(value).__name__})"
+
+
+def _real_array(values: ArrayLike, name: str) -> FloatArray:
+    """``values`` as a new float64 array, refusing ragged nesting and non-real entries."""
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"'{name}' must be a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"'{name}' must hold real numbers, got dtype {array.dtype} from {_describe(values)}"
+        )
+    return array.astype(np.float64)
+
+
+def _refuse_missing(array: FloatArray, name: str) -> None:
+    if np.isnan(array).any():
+        where = tuple(int(i) for i in np.argwhere(np.isnan(array))[0])
+        raise ValueError(f"missing values in '{name}': NaN at index {where}")
+
+
+def _data_matrix(values: ArrayLike, name: str) -> FloatArray:
+    """``x`` or ``y`` as R's ``as.matrix`` makes it (a 1-D array is one column), checked."""
+    matrix = _real_array(values, name)
     if matrix.ndim == 1:
         matrix = matrix[:, None]
     if matrix.ndim != 2:
         raise ValueError(f"'{name}' must be 1-D or 2-D, got {matrix.ndim} dimensions")
-    if np.isnan(matrix).any():
-        raise ValueError(f"missing values in '{name}'")
+    if 0 in matrix.shape:
+        raise ValueError(
+            f"'{name}' must have at least one row and one column, got shape {matrix.shape}"
+        )
+    _refuse_missing(matrix, name)
+    if np.isinf(matrix).any():
+        where = tuple(int(i) for i in np.argwhere(np.isinf(matrix))[0])
+        raise ValueError(f"'{name}' must be finite, got {matrix[where]} at index {where}")
     return matrix
+
+
+def _flag(value: object, name: str) -> bool:
+    """A setting that must be True or False (a truthy string such as "no" is refused)."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"'{name}' must be True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def _whole_number(value: object, name: str, minimum: int = 0) -> int:
+    """An integer, or a float with no fractional part (R users write 5 for 5L)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"'{name}' must be a whole number, got {_describe(value)}")
+    if not isinstance(value, numbers.Integral):
+        number = _real_number(value, name)
+        if not (math.isfinite(number) and number.is_integer()):
+            raise ValueError(f"'{name}' must be a whole number, got {_describe(value)}")
+    whole = int(value)
+    if whole < minimum:
+        raise ValueError(f"'{name}' must be at least {minimum}, got {_describe(value)}")
+    return whole
+
+
+def _real_number(value: object, name: str, minimum: float = -math.inf) -> float:
+    """A real number, not NaN, at least ``minimum`` (infinities allowed)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"'{name}' must be a real number, got {_describe(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf if value > 0 else -math.inf
+    if math.isnan(number):
+        raise ValueError(f"'{name}' must be a number, got {_describe(value)}")
+    if number < minimum:
+        raise ValueError(f"'{name}' must be at least {minimum:g}, got {_describe(value)}")
+    return number
+
+
+def _non_negative_finite(value: object, name: str) -> float:
+    """A finite number >= 0 whose double still fits in a float64 (``rang``, ``decay``)."""
+    number = _real_number(value, name, minimum=0.0)
+    if not math.isfinite(2.0 * number):
+        raise ValueError(f"'{name}' must be finite and below 8e307, got {_describe(value)}")
+    return number
+
+
+def _given_weights(Wts: ArrayLike, n_weights: int) -> FloatArray:
+    start = _real_array(Wts, "Wts")
+    if start.ndim != 1:
+        raise ValueError(f"'Wts' must be a flat (1-D) weight vector, got shape {start.shape}")
+    if start.size != n_weights:
+        raise ValueError(
+            f"'Wts' is a weights vector of incorrect length: expected {n_weights}, got {start.size}"
+        )
+    if not np.isfinite(start).all():
+        where = int(np.flatnonzero(~np.isfinite(start))[0])
+        raise ValueError(f"'Wts' must be finite, got {start[where]} at index {where}")
+    return start
 
 
 def _start_weights(
     Wts: ArrayLike | None, n_weights: int, rang: float, seed: int | None
 ) -> FloatArray:
-    if Wts is None:
-        if rang > 0:
-            return np.random.default_rng(seed).uniform(-rang, rang, n_weights)
-        return np.zeros(n_weights)
-    start = np.asarray(Wts, dtype=np.float64).ravel().copy()
-    if start.size != n_weights:
+    if Wts is not None:
+        return _given_weights(Wts, n_weights)
+    if rang > 0:
+        return np.random.default_rng(seed).uniform(-rang, rang, n_weights)
+    return np.zeros(n_weights)
+
+
+def _refuse_nonfinite_start(loss: _Loss, start: FloatArray) -> None:
+    """R's vmmin stops on this too, but only once it iterates, and names no argument."""
+    initial = loss.value(start)
+    if not math.isfinite(initial):
         raise ValueError(
-            f"weights vector of incorrect length: expected {n_weights}, got {start.size}"
+            f"the criterion at the starting weights is {initial}: 'x', 'y', the starting "
+            "weights ('Wts' or 'rang') or 'decay' are too large for float64"
         )
-    return start
 
 
-def _check_size(size: int) -> int:
-    if isinstance(size, bool) or int(size) != size or size < 0:
-        raise ValueError(f"'size' must be a non-negative integer, got {size!r}")
-    return int(size)
+def _checked_wiring(
+    inputs: FloatArray, targets: FloatArray, size: object, skip: bool, max_weights: int
+) -> _Wiring:
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(
+            f"nrows of 'x' and 'y' must match: 'x' has {inputs.shape[0]} rows, "
+            f"'y' has {targets.shape[0]}"
+        )
+    wiring = _Wiring(inputs.shape[1], _whole_number(size, "size"), targets.shape[1], skip)
+    if wiring.n_weights == 0:
+        raise ValueError("no weights to fit: 'size' is 0 and 'skip' is False")
+    if wiring.n_weights > max_weights:
+        raise ValueError(
+            f"too many ({wiring.n_weights}) weights: 'size' = {wiring.size} with "
+            f"{wiring.n_in} inputs and {wiring.n_out} outputs, more than 'MaxNWts' = "
+            f"{max_weights}"
+        )
+    return wiring
 
 
 def nnet(
@@ -598,32 +889,46 @@ def nnet(
     weights drawn uniformly in [-rang, rang] with a numpy Generator seeded by ``seed``.
     With ``trace`` the optimiser's progress is printed in R's words.
 
+    Every argument is checked before anything is fitted; a bad one raises ``TypeError``
+    or ``ValueError`` naming it, with what was expected and what came. Stricter than R:
+    ``x`` and ``y`` need at least one row and column and finite values, ``Wts`` must be
+    a flat finite vector, flags must be ``True``/``False``, ``size``/``maxit``/``seed``
+    whole numbers >= 0, ``rang``/``decay`` finite numbers >= 0 (one ``decay`` for all
+    weights), and the criterion at the starting weights must be finite.
+
     >>> import numpy as np
     >>> x = np.linspace(0, 1, 20)[:, None]
     >>> fit = nnet(x, (x > 0.5).astype(float), size=2, entropy=True, trace=False, seed=0)
     >>> fit.n, fit.wts.shape, fit.fitted_values.shape
     ((1, 2, 1), (7,), (20, 1))
     """
-    inputs, targets = _as_matrix(x, "x"), _as_matrix(y, "y")
-    if inputs.shape[0] != targets.shape[0]:
-        raise ValueError("nrows of 'x' and 'y' must match")
+    inputs, targets = _data_matrix(x, "x"), _data_matrix(y, "y")
+    linout, entropy = _flag(linout, "linout"), _flag(entropy, "entropy")
+    softmax, skip, trace = _flag(softmax, "softmax"), _flag(skip, "skip"), _flag(trace, "trace")
     if linout and entropy:
-        raise ValueError("entropy fit only for logistic units")
+        raise ValueError(
+            "entropy fit only for logistic units: 'linout' and 'entropy' are both True"
+        )
     if softmax:
         linout, entropy = True, False
-    wiring = _Wiring(inputs.shape[1], _check_size(size), targets.shape[1], bool(skip))
-    if wiring.n_weights == 0:
-        raise ValueError("no weights to fit")
-    if wiring.n_weights > MaxNWts:
-        raise ValueError(f"too many ({wiring.n_weights}) weights")
+    wiring = _checked_wiring(inputs, targets, size, skip, _whole_number(MaxNWts, "MaxNWts"))
     if softmax and targets.shape[1] < 2:
-        raise ValueError("'softmax = TRUE' requires at least two response categories")
+        raise ValueError(
+            "'softmax = TRUE' requires at least two response categories: 'y' has 1 column"
+        )
+    rang, decay = _non_negative_finite(rang, "rang"), _non_negative_finite(decay, "decay")
+    maxit = _whole_number(maxit, "maxit")
+    abstol, reltol = _real_number(abstol, "abstol"), _real_number(reltol, "reltol")
+    seed = None if seed is None else _whole_number(seed, "seed")
     start = _start_weights(Wts, wiring.n_weights, rang, seed)
+    loss = _Loss(wiring, inputs, targets, not linout, entropy, softmax, decay)
+    _refuse_nonfinite_start(loss, start)
     if trace:
         print(f"# weights:  {start.size}", flush=True)
-    loss = _Loss(wiring, inputs, targets, not linout, bool(entropy), bool(softmax), float(decay))
     emit = (lambda line: print(line, flush=True)) if trace else None
-    best = _vmmin(start, loss.value, loss.gradient, maxit, abstol, reltol, emit)
+    # vmmin, like its C original, meets inf and nan in trial steps and rejects them itself.
+    with np.errstate(over="ignore", invalid="ignore"):
+        best = _vmmin(start, loss.value, loss.gradient, maxit, abstol, reltol, emit)
     fitted = _network_outputs(wiring, best.wts, inputs, linout, softmax)
     return NNet(
         n=(wiring.n_in, wiring.size, wiring.n_out),
@@ -631,10 +936,10 @@ def nnet(
         value=best.value,
         fitted_values=fitted,
         residuals=targets - fitted,
-        convergence=best.fail,
-        linout=bool(linout),
-        entropy=bool(entropy),
-        softmax=bool(softmax),
-        decay=float(decay),
+        convergence=best.convergence,
+        linout=linout,
+        entropy=entropy,
+        softmax=softmax,
+        decay=decay,
         skip=wiring.skip,
     )

@@ -250,7 +250,7 @@ def test_a_failed_write_puts_back_every_unit_already_written() -> None:
     framework, handles = helpers._core.handles_for(fit, "trainable")
     arrays = helpers.unflatten(vector * 2, layout)
     arrays["o1"] = arrays["o1"][:-1]  # the sixth unit's write fails
-    with pytest.raises(LayoutError, match="unit 'o1': expected shape"):
+    with pytest.raises(LayoutError, match="tensor 'o1': expected shape"):
         helpers._core._write_all(handles, arrays)
     assert snapshot(fit) == before
 

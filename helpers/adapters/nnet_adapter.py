@@ -6,7 +6,8 @@ its rows: the hidden units ``h1``, ``h2``, ... and then the outputs ``o1``, ``o2
 bias first, then its sources (inputs for a hidden unit; hidden units, then inputs with
 ``skip=True``, for an output). Laid back to back they are exactly R's ``model$wts``, so
 ``flatten(fit)[0]`` equals ``fit.wts`` and the layout documents R's order. Because every
-entry is 1-D, ``order="F"`` gives the same vector as ``order="C"``.
+entry is 1-D, ``order="F"`` gives the same vector as ``order="C"``. Each entry's kind is
+``"bias+weight"``: ``helpers.select(layout, kind="bias")`` picks the first value of each.
 
 ``restore`` writes into ``fit.wts`` in place, so ``fit.predict`` uses the new weights.
 What the fit recorded about its training data (``fitted_values``, ``residuals``,
@@ -47,14 +48,30 @@ def handles(model: NNet, include: Include) -> list[TensorHandle]:
     return result
 
 
+def unit_layers(model: NNet) -> list[list[TensorHandle]]:
+    """The handles of :func:`handles`, grouped by layer: the hidden units, then the outputs.
+
+    This is the layout ``helpers.transfer`` reads: each unit's vector is its bias, then
+    one weight per source, so a layer's units stacked are ``[bias | weight]`` of a torch
+    ``Linear``.
+
+    >>> from helpers.nnet import nnet
+    >>> fit = nnet([[0.0, 1.0], [1.0, 0.0]], [0.0, 1.0], size=2, maxit=0, trace=False, seed=0)
+    >>> [[handle.name for handle in layer] for layer in unit_layers(fit)]
+    [['h1', 'h2'], ['o']]
+    """
+    layers: dict[str, list[TensorHandle]] = {}
+    for handle in handles(model, "all"):
+        layers.setdefault(handle.name[0], []).append(handle)  # "h..." or "o..."
+    return list(layers.values())
+
+
 def _handle(name: str, wts: np.ndarray, start: int, stop: int) -> TensorHandle:
     shape = (stop - start,)
 
     def write(values: np.ndarray) -> None:
-        values = np.asarray(values)
-        if values.shape != shape:  # np.copyto would broadcast; never let it
-            raise LayoutError(f"unit {name!r}: expected shape {shape}, got {values.shape}")
-        np.copyto(wts[start:stop], values)  # in place: fit.wts stays the same array
+        # write_all checked the shape; np.copyto writes in place (fit.wts stays the array).
+        np.copyto(wts[start:stop], values)
 
     return TensorHandle(
         name=name,
@@ -63,4 +80,5 @@ def _handle(name: str, wts: np.ndarray, start: int, stop: int) -> TensorHandle:
         trainable=True,
         read=lambda: wts[start:stop],
         write=write,
+        kind="bias+weight",  # R's order: the unit's bias first, then its incoming weights
     )
