@@ -1,4 +1,10 @@
-"""flatten, unflatten, restore: the whole idea, for any framework with an adapter."""
+"""flatten, unflatten, restore: the whole idea, for any framework with an adapter.
+
+``restore`` validates everything before it writes anything, in separate steps that a
+faster writer can reuse: :func:`check_fits` (the layout describes the model),
+:func:`checked_vector` (length and dtype) and :func:`check_values` (every value lands
+in its tensor's dtype as documented). Each step is vectorised per tensor.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from typing import Any, get_args
 
 import numpy as np
 
-from helpers._layout import Include, Layout, LayoutError, Order, TensorEntry
+from helpers._layout import VECTOR_DTYPES, Include, Layout, LayoutError, Order, TensorEntry
 from helpers.adapters import TensorHandle, handles_for, write_all
 
 # NumPy has no bfloat16; a bfloat16 tensor travels in the vector as float32.
@@ -17,8 +23,10 @@ _WIDENED = {"bfloat16": "float32"}
 class PrecisionWarning(UserWarning):
     """A value did not survive a cast between its tensor's dtype and the vector's exactly.
 
-    ``restore`` warns when a slice is narrowed back to float16/bfloat16 and rounds;
-    ``flatten`` when an integer tensor holds a value the float vector cannot represent.
+    ``restore`` and ``unflatten`` warn when a slice is narrowed back to a smaller float
+    (float16, bfloat16, float32 from a float64 vector) and rounds, or overflows to inf;
+    ``flatten`` when the vector's dtype cannot hold an integer tensor's values exactly
+    (above 2**24 in float32, 2**53 in float64), or a float overflows a narrower ``dtype``.
     """
 
 
@@ -32,49 +40,45 @@ def flatten(
 
     ``include="trainable"`` takes what an optimiser updates; ``"all"`` adds the rest
     (batch-norm statistics, frozen weights). ``order="F"`` walks each tensor column by
-    column, as R's ``as.vector`` does. The vector's dtype is ``dtype`` if given, else
-    the widest floating dtype among the tensors. Integer tensors (such as batch-norm's
-    ``num_batches_tracked``) are stored as floats too; a :class:`PrecisionWarning` says
-    so if one holds a value the vector's dtype cannot represent exactly (above 2**24
-    for float32): pass ``dtype="float64"`` then.
+    column, as R's ``as.vector`` does. The vector's dtype is ``dtype`` if given (float16,
+    float32 or float64), else the widest floating dtype among the tensors. Integer
+    tensors (such as batch-norm's ``num_batches_tracked``) are stored as floats too; a
+    :class:`PrecisionWarning` says so if one holds a value the vector's dtype cannot
+    represent exactly (above 2**24 for float32, 2**53 for float64).
 
     >>> vector, layout = flatten({"kernel": np.ones((2, 3)), "bias": np.zeros(3)})
     >>> vector.shape, layout.names
     ((9,), ['kernel', 'bias'])
     """
-    _check_choice("include", include, Include)
-    _check_choice("order", order, Order)
+    _check_choice("include", include, get_args(Include))
+    _check_choice("order", order, get_args(Order))
     framework, handles = handles_for(model, include)
     layout = _layout_of(handles, framework, include, order, dtype)
     vector = np.empty(layout.size, dtype=layout.dtype)
     for handle, entry in zip(handles, layout, strict=True):
         # One copy per tensor, straight into its slot (the slot is a view of the vector).
         slot, values = _slot(vector, entry, order), handle.read()
-        np.copyto(slot, values, casting="unsafe")
-        if np.dtype(values.dtype).kind in "iu" and not np.array_equal(slot, values):
-            warnings.warn(
-                f"tensor {entry.name!r}: {entry.dtype} values do not fit a {vector.dtype} "
-                "vector exactly; pass dtype='float64' to keep them",
-                PrecisionWarning,
-                stacklevel=2,
-            )
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
+            np.copyto(slot, values, casting="unsafe")
+        _warn_if_the_vector_changed(entry, slot, values)
     return vector, layout
 
 
 def unflatten(vector: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
     """Cut a vector back into named arrays of their original shapes and dtypes.
 
-    The arrays are copies: changing them leaves the vector alone.
+    The arrays are copies: changing them leaves the vector alone. The values are
+    checked as :func:`restore` checks them (whole numbers for integer tensors; a
+    :class:`PrecisionWarning` where a narrower float rounds). A bfloat16 tensor comes
+    back as float32 holding the bfloat16 values.
 
     >>> vector, layout = flatten({"kernel": np.arange(6.0).reshape(2, 3)})
     >>> unflatten(vector, layout)["kernel"].shape
     (2, 3)
     """
-    vector = _checked_vector(vector, layout)
-    return {
-        entry.name: _slot(vector, entry, layout.order).astype(_numpy_dtype(entry.dtype))
-        for entry in layout
-    }
+    vector = checked_vector(vector, layout)
+    check_values(vector, layout)
+    return _cut(vector, layout)
 
 
 def restore(
@@ -83,11 +87,12 @@ def restore(
     """Write a vector back into a model, in place, after checking that it fits.
 
     Everything is validated before anything is written: the vector's length and dtype,
-    and the layout's fingerprint against the model (every tensor's shape, dtype and
-    trainability, in order; names are labels and may differ). Any mismatch raises
+    the layout's fingerprint against the model (every tensor's shape, dtype and
+    trainability, in order; names are labels and may differ), and every value against
+    its tensor's dtype (integer tensors take whole numbers in range). Any mismatch raises
     :class:`LayoutError` naming the tensor and leaves the model exactly as it was; so
     does a failure part-way through writing. ``reject_nonfinite=True`` also refuses
-    NaN and infinity.
+    NaN and infinity, including a finite value that overflows a narrower tensor dtype.
 
     >>> weights = {"kernel": np.ones((2, 3))}
     >>> vector, layout = flatten(weights)
@@ -96,16 +101,14 @@ def restore(
     0.0
     """
     handles = check_fits(model, layout)
-    vector = _checked_vector(vector, layout)
-    if reject_nonfinite:
-        _check_finite(vector, layout)
-    _check_lossless(vector, layout)
-    arrays = unflatten(vector, layout)
-    _write_all(handles, arrays)
+    vector = checked_vector(vector, layout)
+    check_values(vector, layout, reject_nonfinite=reject_nonfinite)
+    _write_all(handles, _cut(vector, layout))
 
 
 def check_fits(model: Any, layout: Layout) -> list[TensorHandle]:
     """Raise :class:`LayoutError` unless ``layout`` describes ``model``; return its tensors."""
+    _check_is_layout(layout)
     framework, handles = handles_for(model, layout.include)
     expected = _layout_of(handles, framework, layout.include, layout.order, layout.dtype)
     if expected.fingerprint != layout.fingerprint:
@@ -113,42 +116,9 @@ def check_fits(model: Any, layout: Layout) -> list[TensorHandle]:
     return handles
 
 
-def _check_choice(argument: str, value: str, allowed: Any) -> None:
-    if value not in get_args(allowed):
-        raise ValueError(f"{argument} must be one of {get_args(allowed)}, got {value!r}")
-
-
-def _numpy_dtype(name: str) -> np.dtype:
-    return np.dtype(_WIDENED.get(name, name))
-
-
-def _vector_dtype(handles: list[TensorHandle]) -> np.dtype:
-    floats = [_numpy_dtype(h.dtype) for h in handles if _numpy_dtype(h.dtype).kind == "f"]
-    return np.result_type(*floats) if floats else np.dtype("float64")
-
-
-def _layout_of(
-    handles: list[TensorHandle],
-    framework: str,
-    include: Include,
-    order: Order,
-    dtype: str | np.dtype | None,
-) -> Layout:
-    vector_dtype = np.dtype(dtype) if dtype is not None else _vector_dtype(handles)
-    if vector_dtype.kind != "f":
-        raise ValueError(f"dtype: the vector must be floating point, got {vector_dtype}")
-    specs = [(h.name, tuple(h.shape), h.dtype, h.trainable) for h in handles]
-    return Layout.from_specs(
-        specs, framework=framework, include=include, order=order, dtype=str(vector_dtype)
-    )
-
-
-def _slot(vector: np.ndarray, entry: TensorEntry, order: Order) -> np.ndarray:
-    """The entry's part of the vector, as a view shaped like the tensor."""
-    return vector[entry.offset : entry.offset + entry.size].reshape(entry.shape, order=order)
-
-
-def _checked_vector(vector: np.ndarray, layout: Layout) -> np.ndarray:
+def checked_vector(vector: Any, layout: Layout) -> np.ndarray:
+    """``vector`` as a 1-D array of the layout's length and dtype, or :class:`LayoutError`."""
+    _check_is_layout(layout)
     vector = np.asarray(vector)
     if vector.ndim != 1:
         raise LayoutError(f"vector: expected a 1-D array, got shape {vector.shape}")
@@ -162,6 +132,189 @@ def _checked_vector(vector: np.ndarray, layout: Layout) -> np.ndarray:
             f"(cast it with vector.astype({layout.dtype!r}) if that is what you mean)"
         )
     return vector
+
+
+def check_values(vector: np.ndarray, layout: Layout, *, reject_nonfinite: bool = False) -> None:
+    """Check every slice of a :func:`checked_vector` against its tensor's dtype.
+
+    Integer and bool tensors must get whole numbers in range (else :class:`LayoutError`).
+    Where a float tensor is narrower than the vector, the cast may round (a
+    :class:`PrecisionWarning`) or overflow to inf. With ``reject_nonfinite``, NaN, inf and
+    such overflows raise :class:`LayoutError`. Only narrowing tensors cost a temporary copy.
+    """
+    for entry in layout:
+        values = vector[entry.offset : entry.offset + entry.size]  # a view
+        target = _numpy_dtype(entry.dtype)
+        if target.kind in "biu":
+            _check_integral(entry, values, target)
+        elif _narrows(values.dtype, entry.dtype):
+            stored = _as_stored(values, entry.dtype)
+            if reject_nonfinite:
+                _check_finite(entry, stored, values)
+            _warn_if_rounded(entry, values, stored)
+        elif reject_nonfinite:
+            _check_finite(entry, values, values)
+
+
+def _check_is_layout(layout: Any) -> None:
+    if not isinstance(layout, Layout):
+        raise TypeError(f"layout: expected a helpers.Layout, got {type(layout).__name__}")
+
+
+def _check_choice(argument: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{argument} must be one of {allowed}, got {value!r}")
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+    return np.dtype(_WIDENED.get(name, name))
+
+
+def _vector_dtype(handles: list[TensorHandle], dtype: str | np.dtype | None) -> str:
+    if dtype is None:
+        floats = [_numpy_dtype(h.dtype) for h in handles if _numpy_dtype(h.dtype).kind == "f"]
+        return str(np.result_type(*floats)) if floats else "float64"
+    try:
+        name = str(np.dtype(dtype))
+    except TypeError:
+        name = str(dtype)
+    if name not in VECTOR_DTYPES:
+        hint = " (NumPy has no bfloat16: bfloat16 tensors travel in a float32 vector)"
+        raise ValueError(
+            f"dtype: the vector must be floating point, one of {VECTOR_DTYPES}, got {dtype!r}"
+            + (hint if name == "bfloat16" else "")
+        )
+    return name
+
+
+def _layout_of(
+    handles: list[TensorHandle],
+    framework: str,
+    include: Include,
+    order: Order,
+    dtype: str | np.dtype | None,
+) -> Layout:
+    vector_dtype = _vector_dtype(handles, dtype)
+    specs = [(h.name, tuple(h.shape), h.dtype, h.trainable, h.kind) for h in handles]
+    return Layout.from_specs(
+        specs, framework=framework, include=include, order=order, dtype=vector_dtype
+    )
+
+
+def _slot(vector: np.ndarray, entry: TensorEntry, order: Order) -> np.ndarray:
+    """The entry's part of the vector, as a view shaped like the tensor."""
+    return vector[entry.offset : entry.offset + entry.size].reshape(entry.shape, order=order)
+
+
+def _cut(vector: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
+    """Each tensor's values as it will hold them, in its shape (copies of checked values)."""
+    return {
+        entry.name: _as_stored(_slot(vector, entry, layout.order), entry.dtype) for entry in layout
+    }
+
+
+def _narrows(vector_dtype: np.dtype, tensor_dtype: str) -> bool:
+    """Whether casting the vector's values into the tensor can round or overflow."""
+    if tensor_dtype == "bfloat16":  # 8 bits of precision, fewer than any vector dtype
+        return True
+    return np.dtype(tensor_dtype).itemsize < vector_dtype.itemsize
+
+
+def _as_stored(values: np.ndarray, tensor_dtype: str) -> np.ndarray:
+    """A copy of ``values`` as the tensor will hold them (bfloat16 emulated in float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported by name
+        stored = values.astype(_numpy_dtype(tensor_dtype))
+    return _round_to_bfloat16(stored) if tensor_dtype == "bfloat16" else stored
+
+
+def _round_to_bfloat16(values: np.ndarray) -> np.ndarray:
+    """float32 values rounded to bfloat16 (nearest, ties to even), as torch casts them."""
+    bits = values.view(np.uint32)
+    # Adding 0x7FFF plus the lowest kept bit, then dropping 16 bits, rounds to even;
+    # a carry out of the mantissa moves the exponent, and past the largest one gives inf.
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) & np.uint32(0xFFFF0000)
+    return np.where(np.isnan(values), values, rounded.view(np.float32))
+
+
+def _integer_range(target: np.dtype, float_dtype: np.dtype) -> tuple[float, float]:
+    """The half-open range [low, high) of floats that fit an integer dtype, exactly.
+
+    Both ends are powers of two (or 0), so they are exact in every float dtype; the
+    largest int64 itself is not (float64(2**63 - 1) == 2**63), hence the open top.
+    """
+    if target.kind == "b":
+        low, high = 0, 2
+    else:
+        low, high = int(np.iinfo(target).min), int(np.iinfo(target).max) + 1
+    biggest = float(np.finfo(float_dtype).max)
+    return (float(low) if -low <= biggest else -np.inf, float(high) if high <= biggest else np.inf)
+
+
+def _check_integral(entry: TensorEntry, values: np.ndarray, target: np.dtype) -> None:
+    low, high = _integer_range(target, values.dtype)
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values) | (values != np.trunc(values)) | (values < low)
+        bad |= values >= high
+    if bad.any():
+        position = int(np.argmax(bad))
+        raise LayoutError(
+            f"tensor {entry.name!r}: expected whole numbers that fit {entry.dtype}, "
+            f"got {values[position]} (at position {position} of the tensor)"
+        )
+
+
+def _check_finite(entry: TensorEntry, stored: np.ndarray, values: np.ndarray) -> None:
+    bad = ~np.isfinite(stored)
+    if bad.any():
+        overflowed = int(np.count_nonzero(bad & np.isfinite(values)))
+        raise LayoutError(
+            f"tensor {entry.name!r}: expected finite values, got {int(bad.sum())} NaN/inf"
+            + (f" ({overflowed} finite values overflow {entry.dtype})" if overflowed else "")
+        )
+
+
+def _warn_if_rounded(entry: TensorEntry, values: np.ndarray, stored: np.ndarray) -> None:
+    lost = (stored != values) & ~(np.isnan(stored) & np.isnan(values))
+    if lost.any():
+        overflowed = int(np.count_nonzero(lost & np.isinf(stored)))
+        warnings.warn(
+            f"tensor {entry.name!r}: {int(lost.sum())} values rounded when cast "
+            f"from {values.dtype} to {entry.dtype}"
+            + (f", {overflowed} of them to inf" if overflowed else ""),
+            PrecisionWarning,
+            stacklevel=4,
+        )
+
+
+def _warn_if_the_vector_changed(entry: TensorEntry, slot: np.ndarray, values: np.ndarray) -> None:
+    """After flatten's copy: did the vector keep every value of the tensor?
+
+    Integers must survive exactly. A float tensor wider than a ``dtype`` asked for
+    rounds by request; only a finite value turned into inf is reported.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        low, high = _integer_range(values.dtype, slot.dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            lost = (slot < low) | (slot >= high)
+            lost |= slot.astype(values.dtype) != values  # exact, in the integers
+        problem = "do not fit a {vector} vector exactly ({count} changed); " + (
+            "a float64 vector holds whole numbers exactly only up to 2**53"
+            if slot.dtype == np.float64
+            else "pass dtype='float64' to keep them"
+        )
+    elif values.dtype.kind == "f" and values.dtype.itemsize > slot.dtype.itemsize:
+        lost = np.isinf(slot) & np.isfinite(values)
+        problem = "overflow a {vector} vector ({count} became inf); pass a wider dtype"
+    else:  # bool, or a float no wider than the vector: always exact
+        return
+    if lost.any():
+        message = problem.format(vector=slot.dtype, count=int(np.count_nonzero(lost)))
+        warnings.warn(
+            f"tensor {entry.name!r}: {entry.dtype} values {message}",
+            PrecisionWarning,
+            stacklevel=3,
+        )
 
 
 def _explain_mismatch(expected: Layout, got: Layout) -> str:
@@ -181,47 +334,6 @@ def _explain_mismatch(expected: Layout, got: Layout) -> str:
         f"{intro}: expected {len(expected)} tensors ({expected.size:,} values), "
         f"got {len(got)} ({got.size:,} values) in the layout"
     )
-
-
-def _check_finite(vector: np.ndarray, layout: Layout) -> None:
-    for entry in layout:
-        bad = ~np.isfinite(vector[entry.offset : entry.offset + entry.size])
-        if bad.any():
-            raise LayoutError(
-                f"tensor {entry.name!r}: expected finite values, got {int(bad.sum())} NaN/inf"
-            )
-
-
-def _check_lossless(vector: np.ndarray, layout: Layout) -> None:
-    """Integer tensors must get integers back; narrower floats only warn."""
-    for entry in layout:
-        values = vector[entry.offset : entry.offset + entry.size]
-        target = _numpy_dtype(entry.dtype)
-        if target.kind in "iub":
-            _check_integral(entry, values, target)
-        elif target.itemsize < values.dtype.itemsize or entry.dtype == "bfloat16":
-            back = values.astype(target).astype(values.dtype)
-            lost = (back != values) & ~(np.isnan(back) & np.isnan(values))
-            if entry.dtype == "bfloat16":  # float32 with only the top 16 bits kept
-                lost |= (back.astype(np.float32).view(np.uint32) & 0xFFFF != 0) & ~np.isnan(back)
-            if lost.any():
-                warnings.warn(
-                    f"tensor {entry.name!r}: {int(lost.sum())} values rounded when cast "
-                    f"from {values.dtype} to {entry.dtype}",
-                    PrecisionWarning,
-                    stacklevel=3,
-                )
-
-
-def _check_integral(entry: TensorEntry, values: np.ndarray, target: np.dtype) -> None:
-    low, high = (0, 1) if target.kind == "b" else (np.iinfo(target).min, np.iinfo(target).max)
-    with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < low) | (values > high)
-    if bad.any():
-        raise LayoutError(
-            f"tensor {entry.name!r}: expected whole numbers that fit {entry.dtype}, "
-            f"got {values[bad][0]} (at position {int(np.argmax(bad))} of the tensor)"
-        )
 
 
 def _write_all(handles: list[TensorHandle], arrays: dict[str, np.ndarray]) -> None:

@@ -17,7 +17,6 @@ import math
 import os
 import tempfile
 import urllib.request
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -43,6 +42,7 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
+NPZ_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 IDX_KIND_BY_MAGIC = {IDX_IMAGES_MAGIC: "IDX images", IDX_LABELS_MAGIC: "IDX labels"}
@@ -175,10 +175,13 @@ def _load_keras_npz(npz_path: Path) -> tuple[Split, Split]:
 
 def _read_npz_arrays(npz_path: Path, required_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read the named arrays from an ``.npz``, refusing pickled (object) arrays."""
+    _check_looks_like_npz(npz_path)
     try:
         archive = np.load(npz_path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise MnistFileError(f"{npz_path}: not a readable .npz file: {error}") from error
+    except Exception as error:  # zipfile, zlib and NumPy raise many kinds for damage
+        raise MnistFileError(
+            f"{npz_path}: not a readable .npz file ({type(error).__name__}: {error})"
+        ) from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise MnistFileError(f"{npz_path}: holds a single array, expected an .npz archive")
     with archive:
@@ -191,17 +194,28 @@ def _read_npz_arrays(npz_path: Path, required_keys: tuple[str, ...]) -> dict[str
         return {key: _read_npz_member(archive, key, npz_path) for key in required_keys}
 
 
+def _check_looks_like_npz(npz_path: Path) -> None:
+    """An ``.npz`` is a zip archive; say so plainly instead of NumPy's guess at pickle."""
+    with npz_path.open("rb") as stream:
+        head = stream.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        raise MnistFileError(f"{npz_path}: holds a single array, expected an .npz archive")
+    if not head.startswith(NPZ_STARTS):
+        raise MnistFileError(
+            f"{npz_path}: not a readable .npz file: not a zip archive (an .npz is one); "
+            f"it starts with {head!r}"
+        )
+
+
 def _read_npz_member(archive: np.lib.npyio.NpzFile, key: str, npz_path: Path) -> np.ndarray:
     """Read one array from an open ``.npz``; object arrays need pickle and are refused."""
     try:
         return archive[key]
-    except ValueError as error:
+    except Exception as error:  # damage of any kind, or an object array (needs pickle)
         raise MnistFileError(
-            f"{npz_path}: array '{key}' cannot be read without pickle ({error}); "
-            f"expected a plain numeric array"
+            f"{npz_path}: array '{key}' cannot be read ({type(error).__name__}: {error}); "
+            f"expected a plain numeric array, stored without pickle"
         ) from error
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        raise MnistFileError(f"{npz_path}: array '{key}' is damaged ({error})") from error
 
 
 # --- IDX files -----------------------------------------------------------------------

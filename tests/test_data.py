@@ -413,3 +413,45 @@ def test_bundled_file_is_not_keras_format(tmp_path):
     shutil.copyfile(data.BUNDLED_MNIST_PATH, copy)
     with pytest.raises(MnistFileError, match=r"missing array\(s\) \['x_train'"):
         load_mnist(copy)
+
+
+# --- damaged .npz files: always a MnistFileError naming the file (issue 7) -------------
+
+
+def patched_first_member(archive: bytes, field_offset: int, value: int) -> bytes:
+    """Set a 2-byte field of the first member's central-directory record in a zip."""
+    data = bytearray(archive)
+    record = data.index(b"PK\x01\x02")
+    data[record + field_offset : record + field_offset + 2] = value.to_bytes(2, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda good: good[: len(good) // 2], r"not a readable \.npz file \(BadZipFile"),
+        (lambda good: good[:-30], r"not a readable \.npz file"),
+        (
+            lambda good: good.replace(b"\x93NUMPY", b"\x93NUMPX", 1),
+            r"array 'x_train' cannot be read \(BadZipFile: Bad CRC",
+        ),
+        (lambda good: patched_first_member(good, 10, 99), r"\(NotImplementedError: That compr"),
+        (lambda good: patched_first_member(good, 8, 1), r"\(RuntimeError: .*encrypted"),
+        (lambda good: b"plain text, not an archive", r"not a zip archive .*b'plain te'"),
+        (lambda good: b"", r"not a zip archive"),
+    ],
+    ids=["half", "tail-cut", "crc", "compression", "encrypted", "text", "empty"],
+)
+def test_damaged_npz_is_a_mnist_file_error_naming_the_file(tmp_path, damage, message):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(damage(keras_npz_bytes()))
+    with pytest.raises(MnistFileError, match=rf"mnist\.npz: .*{message}"):
+        load_mnist(path)
+
+
+def test_a_text_file_is_not_reported_as_pickled_data(tmp_path):
+    path = tmp_path / "mnist.npz"
+    path.write_text("x_train,y_train\n")
+    with pytest.raises(MnistFileError) as caught:
+        load_mnist(path)
+    assert "pickle" not in str(caught.value) and "mnist.npz" in str(caught.value)
