@@ -470,6 +470,46 @@ def test_narrowing_to_float16_warns_but_writes() -> None:
     assert helpers.flatten(model)[0].tobytes() == vector.tobytes()
 
 
+def test_reject_nonfinite_refuses_a_value_that_overflows_a_bfloat16_variable() -> None:
+    model = sequential((2,), layers.Dense(1, dtype="bfloat16"), layers.Dense(1))
+    vector, layout = helpers.flatten(model)
+    before = model.get_weights()
+    overflowing = vector.copy()
+    overflowing[0] = 3.4e38  # a finite float32 that rounds to inf in bfloat16
+    with pytest.raises(LayoutError, match=r"expected finite values, got 1 NaN/inf \(1 finite"):
+        helpers.restore(model, overflowing, layout, reject_nonfinite=True)
+    assert bitwise_equal(model.get_weights(), before)
+
+
+def test_bfloat16_rounding_predicted_by_restore_is_what_the_variable_holds() -> None:
+    model = sequential((2,), layers.Dense(3, dtype="bfloat16"))
+    vector, layout = helpers.flatten(model)
+    nudged = (vector + RNG.normal(size=vector.size) * 1e-2).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionWarning)
+        expected = helpers.unflatten(nudged, layout)  # float32 holding bfloat16 values
+        helpers.restore(model, nudged, layout)
+    held = helpers.unflatten(helpers.flatten(model)[0], layout)
+    for name in layout.names:
+        np.testing.assert_array_equal(held[name], expected[name])
+
+
+class ComplexPhase(layers.Layer):
+    """A layer holding a complex weight, which no real-valued vector can carry."""
+
+    def build(self, input_shape: tuple[int, ...]) -> None:
+        self.phase = self.add_weight(shape=(2,), dtype="complex64", initializer="zeros")
+
+    def call(self, inputs):
+        return inputs
+
+
+def test_a_complex_variable_is_refused_by_name() -> None:
+    model = sequential((2,), ComplexPhase(name="rotate"), layers.Dense(1))
+    with pytest.raises(TypeError, match=r"rotate/variable': dtype complex64 cannot travel"):
+        helpers.flatten(model)
+
+
 # ---------------------------------------------------------------- the torch backend
 
 TORCH_BACKEND_SCRIPT = textwrap.dedent(
@@ -514,6 +554,18 @@ TORCH_BACKEND_SCRIPT = textwrap.dedent(
             assert all(a.dtype == b.dtype and a.tobytes() == b.tobytes()
                        for a, b in zip(before, after))
             assert np.array_equal(keras.ops.convert_to_numpy(model(x)), prediction)
+    # helpers.functional on this backend: stateless_call with a population's values.
+    weights, trainable = helpers.flatten(model)
+    population = np.stack([weights, weights * 0.5])  # halving is exact in float16 too
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        outputs = helpers.functional(model, trainable)(population, x)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(before, model.get_weights()))
+    for member, row in zip(population, outputs):
+        helpers.restore(model, member, trainable)
+        assert np.array_equal(row, keras.ops.convert_to_numpy(model(x))), "functional"
+    helpers.restore(model, weights, trainable)
+    print("functional OK", outputs.shape)
     print("torch backend round trip OK", layout.size, layout.dtype)
     """
 )
@@ -529,8 +581,9 @@ def test_round_trip_on_the_torch_backend() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=30 * 60,  # a hang guard only: starting Keras takes minutes on a busy machine
     )
     assert done.returncode == 0, done.stderr[-3000:]
     # Conv 3·3·1·4 + 4, BN 4·4, LSTM 4·3·(24 + 3) + 12, Dense 3·2 + 2: vector is float32.
     assert done.stdout.strip().endswith(f"OK {36 + 4 + 16 + 4 * 3 * 27 + 12 + 8} float32")
+    assert "functional OK (2, 2, 2)" in done.stdout  # helpers.functional, population of 2

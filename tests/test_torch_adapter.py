@@ -470,3 +470,152 @@ def test_cuda_round_trip_keeps_the_device_and_storage(kind):
     assert digest(model) == before
     assert identities(model) == kept
     assert all(t.is_cuda for t in model.state_dict().values())
+
+
+# --- Issue 7: silent wrong results and raw errors, each guarded -----------------------
+
+
+def test_reject_nonfinite_refuses_a_value_that_overflows_float16():
+    model = make("linear").half()
+    vector, layout = helpers.flatten(model, dtype="float64")
+    vector[0] = 1e6  # finite in the vector, inf once cast to float16
+    before, kept = digest(model), identities(model)
+    with pytest.raises(LayoutError, match=r"'0.weight': expected finite values, got 1 NaN/inf"):
+        helpers.restore(model, vector, layout, reject_nonfinite=True)
+    assert digest(model) == before and identities(model) == kept
+
+
+def test_reject_nonfinite_refuses_a_value_that_overflows_bfloat16():
+    model = make("linear").to(torch.bfloat16)
+    vector, layout = helpers.flatten(model)
+    vector[0] = 3.4e38  # below float32's largest, above what rounds to bfloat16's largest
+    before = digest(model)
+    with pytest.raises(LayoutError, match=r"\(1 finite values overflow bfloat16\)"):
+        helpers.restore(model, vector, layout, reject_nonfinite=True)
+    assert digest(model) == before
+    with pytest.warns(PrecisionWarning, match=r"1 of them to inf"):
+        helpers.restore(model, vector, layout)
+    assert torch.isinf(model[0].weight[0, 0])
+
+
+def test_bfloat16_rounding_check_agrees_with_torch_on_every_kind_of_float32():
+    from helpers._core import _round_to_bfloat16
+
+    rng = np.random.default_rng(0)
+    bits = rng.integers(0, 2**32, size=200_000, dtype=np.uint64).astype(np.uint32)
+    edges = np.array([3.4e38, -3.4e38, 3.3961e38, 3.3895e38, 1e-45, 0.0, -0.0, np.inf])
+    values = np.concatenate([bits.view(np.float32), edges.astype(np.float32)])
+    expected = torch.from_numpy(values).to(torch.bfloat16).float().numpy()
+    np.testing.assert_array_equal(_round_to_bfloat16(values), expected)
+
+
+def test_num_batches_tracked_given_2_to_the_63_is_refused_not_wrapped():
+    model = make("batchnorm")
+    vector, layout = helpers.flatten(model, include="all", dtype="float64")
+    vector[layout["1.num_batches_tracked"].offset] = 2.0**63
+    before = digest(model)
+    with pytest.raises(LayoutError, match="'1.num_batches_tracked': expected whole numbers"):
+        helpers.restore(model, vector, layout)
+    assert digest(model) == before
+    vector[layout["1.num_batches_tracked"].offset] = 2.0**63 - 1024  # the largest that fits
+    helpers.restore(model, vector, layout)
+    assert int(model[1].num_batches_tracked) == 2**63 - 1024
+
+
+def test_int32_buffer_given_2_to_the_31_is_refused_not_wrapped():
+    model = make("linear")
+    model.register_buffer("steps", torch.zeros(1, dtype=torch.int32))
+    vector, layout = helpers.flatten(model, include="all")
+    assert vector.dtype == np.float32
+    vector[layout["steps"].offset] = 2.0**31
+    with pytest.raises(LayoutError, match="'steps': expected whole numbers that fit int32"):
+        helpers.restore(model, vector, layout)
+    assert int(model.steps) == 0
+
+
+def test_num_batches_tracked_above_2_to_the_53_warns_when_flattened():
+    model = make("batchnorm")
+    model[1].num_batches_tracked.fill_(2**53 + 1)
+    with pytest.warns(PrecisionWarning, match="'1.num_batches_tracked': int64 values do not fit"):
+        helpers.flatten(model, include="all", dtype="float64")
+
+
+def test_distinct_parameters_that_share_memory_are_refused():
+    model = make("linear")
+    model.view = nn.Parameter(model[0].weight.data[:2])  # a view, not the same tensor
+    before = digest(model)
+    with pytest.raises(LayoutError, match=r"'view' and '0.weight' share memory"):
+        helpers.flatten(model)
+    vector, layout = helpers.flatten(make("linear"))
+    with pytest.raises(LayoutError, match="share memory"):
+        helpers.restore(model, vector, layout)
+    assert digest(model) == before
+
+
+def test_a_buffer_that_is_a_view_of_a_parameter_is_refused_under_all():
+    model = make("linear")
+    model.register_buffer("alias", model[0].bias.data)
+    assert helpers.flatten(model)[0].size == 50  # trainable: the buffer is not in the vector
+    with pytest.raises(LayoutError, match=r"'alias' and '0.bias' share memory"):
+        helpers.flatten(model, include="all")
+
+
+def test_tied_weights_that_are_the_same_tensor_still_restore():
+    model = TiedLanguageModel()
+    vector, layout = helpers.flatten(model)
+    twin = TiedLanguageModel()
+    helpers.restore(twin, vector, layout)
+    assert twin.head.weight is twin.embedding.weight
+    assert digest(twin) == digest(model)
+
+
+class WithExtraState(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(2, 3)
+        self.calls = 0
+
+    def get_extra_state(self) -> dict:
+        return {"calls": self.calls}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.calls = state["calls"]
+
+
+def test_extra_state_is_refused_under_all_by_name_and_left_out_of_trainable():
+    model = nn.Sequential(WithExtraState())
+    with pytest.raises(TypeError, match=r"'0._extra_state': extra state from get_extra_state"):
+        helpers.flatten(model, include="all")
+    assert helpers.flatten(model)[1].names == ["0.inner.weight", "0.inner.bias"]
+
+
+def test_a_meta_device_model_is_refused_by_name():
+    with torch.device("meta"):
+        model = nn.Linear(3, 2)
+    with pytest.raises(LayoutError, match="tensor 'weight' is on the meta device"):
+        helpers.flatten(model)
+    vector, layout = helpers.flatten(nn.Linear(3, 2))
+    with pytest.raises(LayoutError, match="tensor 'weight' is on the meta device"):
+        helpers.restore(model, vector, layout)
+
+
+def test_an_inference_tensor_as_restore_target_is_refused_and_nothing_changes():
+    model = make("linear")
+    with torch.inference_mode():
+        model[2].weight = nn.Parameter(torch.zeros(3, 5))  # an inference tensor, for good
+    vector, layout = helpers.flatten(model)  # reading is fine
+    before = digest(model)
+    with pytest.raises(LayoutError, match=r"tensor '2.weight' is an inference tensor"):
+        helpers.restore(model, vector * 2, layout)
+    assert digest(model) == before  # the three tensors before it were put back
+
+
+def test_an_expanded_parameter_as_restore_target_is_refused_and_nothing_changes():
+    model = make("linear")
+    model[0].bias = nn.Parameter(torch.zeros(1).expand(5))  # stride 0: one memory location
+    vector, layout = helpers.flatten(model)  # reading is fine
+    assert vector.size == 50
+    before = digest(model)
+    with pytest.raises(LayoutError, match=r"'0.bias': several elements share one memory location"):
+        helpers.restore(model, np.arange(50, dtype=np.float32), layout)
+    assert digest(model) == before

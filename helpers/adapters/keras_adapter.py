@@ -11,6 +11,12 @@ Variables keep their own dtype: a ``mixed_float16`` layer holds float32 variable
 only computes in float16); a ``dtype="float16"`` layer holds float16 ones. Writing goes
 through ``Variable.assign``, which works the same on the TensorFlow, JAX and PyTorch
 backends and keeps the variable object.
+
+Each tensor's kind comes from the variable's own name, the one Keras's layers give it
+(and its ``kernel_regularizer`` relies on): ``kernel``, ``recurrent_kernel``,
+``depthwise_kernel``, ``pointwise_kernel`` and ``embeddings`` are weights, ``bias`` a bias,
+a normalisation layer's ``gamma`` and ``beta`` its scale and shift, ``moving_mean`` and
+``moving_variance`` statistics; any other name is ``"unknown"``.
 """
 
 from __future__ import annotations
@@ -20,8 +26,21 @@ from typing import Any
 import keras
 import numpy as np
 
-from helpers._layout import Include, LayoutError
+from helpers._layout import TENSOR_DTYPES, Include, LayoutError
 from helpers.adapters import TensorHandle
+
+_KINDS = {
+    "kernel": "weight",
+    "recurrent_kernel": "weight",
+    "depthwise_kernel": "weight",
+    "pointwise_kernel": "weight",
+    "embeddings": "weight",
+    "bias": "bias",
+    "gamma": "scale",
+    "beta": "shift",
+    "moving_mean": "statistic",
+    "moving_variance": "statistic",
+}
 
 
 def handles(model: Any, include: Include) -> list[TensorHandle]:
@@ -35,6 +54,12 @@ def handles(model: Any, include: Include) -> list[TensorHandle]:
     if not model.weights:
         raise LayoutError(f"Keras model {model.name!r} is built but has no weights to flatten")
     variables = [v for v in model.weights if include == "all" or v.trainable]
+    for variable in variables:
+        if str(variable.dtype) not in TENSOR_DTYPES:
+            raise TypeError(
+                f"tensor {variable.path!r}: dtype {variable.dtype} cannot travel in a "
+                "real-valued vector (expected a float, integer or bool dtype)"
+            )
     return [
         _handle(name, variable)
         for name, variable in zip(_unique_names(variables), variables, strict=True)
@@ -72,6 +97,7 @@ def _handle(name: str, variable: keras.Variable) -> TensorHandle:
         trainable=bool(variable.trainable),
         read=lambda: _read(variable),
         write=write,
+        kind=_KINDS.get(variable.name, "unknown"),
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.neural_network._multilayer_perceptron import BaseMultilayerPerceptron
 
 from helpers._layout import Include, LayoutError
-from helpers.adapters import TensorHandle
+from helpers.adapters import TensorHandle, check_writable_array
 
 
 def handles(model: Any, include: Include) -> list[TensorHandle]:
@@ -26,16 +26,17 @@ def handles(model: Any, include: Include) -> list[TensorHandle]:
         raise LayoutError(f"{type(model).__name__} has no weights yet: call fit() first")
     result = []
     for layer, (kernel, bias) in enumerate(zip(model.coefs_, model.intercepts_, strict=True)):
-        result.append(_handle(f"coefs_[{layer}]", kernel))
-        result.append(_handle(f"intercepts_[{layer}]", bias))
+        result.append(_handle(f"coefs_[{layer}]", kernel, "weight"))
+        result.append(_handle(f"intercepts_[{layer}]", bias, "bias"))
     return result
 
 
-def _handle(name: str, array: np.ndarray) -> TensorHandle:
+def _handle(name: str, array: np.ndarray, kind: str) -> TensorHandle:
     def write(values: np.ndarray) -> None:
         values = np.asarray(values)
         if values.shape != array.shape:  # np.copyto would broadcast; never let it
             raise LayoutError(f"{name}: expected shape {array.shape}, got {values.shape}")
+        check_writable_array(name, array)
         np.copyto(array, values)  # in place: the model keeps the same array objects
 
     return TensorHandle(
@@ -45,4 +46,5 @@ def _handle(name: str, array: np.ndarray) -> TensorHandle:
         trainable=True,
         read=lambda: array,
         write=write,
+        kind=kind,
     )

@@ -5,15 +5,56 @@ a transposed parameter or a channels-last convolution kernel reads exactly as
 ``tensor.reshape(-1)`` would. Writing uses ``Tensor.copy_`` under ``torch.no_grad()``,
 so every tensor keeps its identity (``id()`` and ``data_ptr()``), dtype, device, memory
 format and ``requires_grad``.
+
+Each tensor's kind comes from the module that owns it: weights and biases of the layers
+below, a normalisation layer's scale and shift (its ``weight`` and ``bias``) and running
+statistics; anything else, a custom module's parameters included, is ``"unknown"``.
 """
 
 from __future__ import annotations
+
+import sys
+from dataclasses import replace
 
 import numpy as np
 import torch
 
 from helpers._layout import Include, LayoutError
-from helpers.adapters import TensorHandle
+from helpers.adapters import (
+    TensorHandle,
+    arrays_share_memory,
+    check_no_shared_memory,
+    may_overlap_itself,
+)
+
+_EXTRA_STATE_SUFFIX = "_extra_state"  # torch's state_dict key for get_extra_state()
+
+# Modules whose parameters named weight* / *_weight are weights and bias* / *_bias biases
+# (LSTM's weight_ih_l0, attention's in_proj_weight and bias_k); subclasses count too.
+_WEIGHTED_MODULES = (
+    torch.nn.Linear,
+    torch.nn.Bilinear,
+    torch.nn.modules.conv._ConvNd,  # every Conv and ConvTranspose, lazy ones included
+    torch.nn.RNNBase,
+    torch.nn.RNNCellBase,
+    torch.nn.Embedding,
+    torch.nn.EmbeddingBag,
+    torch.nn.MultiheadAttention,
+)
+# Normalisation layers: weight is a scale (gamma), bias a shift (beta).
+_NORMALISATION_MODULES = (
+    torch.nn.modules.batchnorm._NormBase,  # BatchNorm, SyncBatchNorm, InstanceNorm, lazy ones
+    torch.nn.LayerNorm,
+    torch.nn.GroupNorm,
+    torch.nn.RMSNorm,
+)
+_NORMALISATION_KINDS = {
+    "weight": "scale",
+    "bias": "shift",
+    "running_mean": "statistic",
+    "running_var": "statistic",
+    "num_batches_tracked": "statistic",
+}
 
 # Tensor dtypes that travel through NumPy (bfloat16 is widened to float32 on the way).
 _SUPPORTED = {
@@ -35,26 +76,95 @@ def handles(model: torch.nn.Module, include: Include) -> list[TensorHandle]:
 
     The order is ``state_dict`` order (for ``"trainable"`` that is also the order of
     ``model.parameters()``). A tensor shared by several modules (tied weights) appears
-    once, under its first name, as in ``named_parameters()``. Non-persistent buffers are
-    not part of the ``state_dict`` and are left out.
+    once, under its first name, as in ``named_parameters()``; two *different* tensors
+    that share memory (views of one another) are refused. Non-persistent buffers are
+    not part of the ``state_dict`` and are left out; so, under ``"trainable"``, is a
+    module's extra state (``get_extra_state``), which ``"all"`` refuses: it is not a tensor
+    the vector can hold.
     """
+    # For an FSDP2 model, state_dict() also reshards first: its hooks register the DTensors.
     named = model.state_dict(keep_vars=True).items()
     seen: set[int] = set()
-    result = []
+    selected: list[tuple[str, torch.Tensor]] = []
     for name, tensor in named:
-        if id(tensor) in seen or (include == "trainable" and not _is_trainable(tensor)):
+        if include == "trainable" and not _is_trainable(tensor):
+            continue
+        _check_supported(model, name, tensor)
+        if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        _check_supported(name, tensor)
-        result.append(_handle(name, tensor))
-    return result
+        selected.append((name, tensor))
+    if _holds_dtensors(selected):
+        return _with_kinds(model, selected, _sharded_handles(selected))
+    check_no_shared_memory(
+        [(name, *_byte_range(tensor), tensor) for name, tensor in selected],
+        _tensors_share_memory,
+    )
+    return _with_kinds(model, selected, [_handle(name, tensor) for name, tensor in selected])
+
+
+def _with_kinds(
+    model: torch.nn.Module, selected: list[tuple[str, torch.Tensor]], handles: list[TensorHandle]
+) -> list[TensorHandle]:
+    return [
+        replace(handle, kind=_kind(model, name, tensor))
+        for handle, (name, tensor) in zip(handles, selected, strict=True)
+    ]
+
+
+def _holds_dtensors(selected: list[tuple[str, torch.Tensor]]) -> bool:
+    # A DTensor can exist only once torch.distributed.tensor has been imported.
+    if "torch.distributed.tensor" not in sys.modules:
+        return False
+    from helpers.adapters import torch_dtensor
+
+    return torch_dtensor.holds_dtensors([tensor for _, tensor in selected])
+
+
+def _sharded_handles(selected: list[tuple[str, torch.Tensor]]) -> list[TensorHandle]:
+    """A sharded model (FSDP2, DTensor): collective reads and writes, in their own module."""
+    from helpers.adapters import torch_dtensor
+
+    return torch_dtensor.handles(selected)
+
+
+def _kind(model: torch.nn.Module, name: str, tensor: torch.Tensor) -> str:
+    """What the tensor is for, from the class of the module that owns it."""
+    owner_name, _, attribute = name.rpartition(".")
+    try:
+        owner = model.get_submodule(owner_name)
+    except AttributeError:
+        return "unknown"
+    # torch.nn.utils.prune keeps the dense tensor as weight_orig (and a weight_mask buffer).
+    attribute = attribute.removesuffix("_orig")
+    if isinstance(owner, _NORMALISATION_MODULES):
+        return _NORMALISATION_KINDS.get(attribute, "unknown")
+    if isinstance(owner, _WEIGHTED_MODULES) and isinstance(tensor, torch.nn.Parameter):
+        for kind in ("weight", "bias"):
+            if (
+                attribute == kind
+                or attribute.startswith(f"{kind}_")
+                or attribute.endswith(f"_{kind}")
+            ):
+                return kind
+    return "unknown"
 
 
 def _is_trainable(tensor: torch.Tensor) -> bool:
     return isinstance(tensor, torch.nn.Parameter) and tensor.requires_grad
 
 
-def _check_supported(name: str, tensor: torch.Tensor) -> None:
+def _check_supported(model: torch.nn.Module, name: str, tensor: object) -> None:
+    if name.endswith(_EXTRA_STATE_SUFFIX) and _has_extra_state(model, name):
+        raise TypeError(
+            f"{name!r}: extra state from get_extra_state() ({type(tensor).__name__}) is not "
+            "a weight and cannot travel in a vector; use include='trainable', or save it "
+            "with model.state_dict()"
+        )
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(
+            f"{name!r}: expected a tensor in the state_dict, got {type(tensor).__name__}"
+        )
     if isinstance(tensor, torch.nn.parameter.UninitializedTensorMixin):
         raise LayoutError(
             f"tensor {name!r} is not initialised yet (a lazy module): "
@@ -66,6 +176,65 @@ def _check_supported(name: str, tensor: torch.Tensor) -> None:
         )
     if tensor.layout != torch.strided:
         raise TypeError(f"tensor {name!r}: expected a dense tensor, got layout {tensor.layout}")
+    if tensor.is_meta:
+        raise LayoutError(
+            f"tensor {name!r} is on the meta device and holds no values: materialise the "
+            "model first (model.to_empty(device='cpu'), then initialise or load its weights)"
+        )
+
+
+def _has_extra_state(model: torch.nn.Module, name: str) -> bool:
+    owner_name = name.removesuffix(_EXTRA_STATE_SUFFIX).removesuffix(".")
+    try:
+        owner = model.get_submodule(owner_name)
+    except AttributeError:
+        return False
+    return type(owner).get_extra_state is not torch.nn.Module.get_extra_state
+
+
+def _check_writable(name: str, tensor: torch.Tensor) -> None:
+    """Refuse, naming the tensor, one that ``copy_`` cannot write in place."""
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        raise LayoutError(
+            f"tensor {name!r} is an inference tensor (made under torch.inference_mode()) and "
+            "cannot be written in place: build or clone the model outside inference mode"
+        )
+    if may_overlap_itself(tuple(tensor.shape), tensor.stride(), 1):
+        raise LayoutError(
+            f"tensor {name!r}: several elements share one memory location (strides "
+            f"{tensor.stride()}, e.g. an expand()ed tensor); give it its own memory with "
+            ".clone()"
+        )
+
+
+def _byte_range(tensor: torch.Tensor) -> tuple[int, int]:
+    """First byte and one past the last byte the tensor's elements occupy."""
+    if tensor.numel() == 0:
+        return 0, 0
+    span = sum(
+        (size - 1) * stride for size, stride in zip(tensor.shape, tensor.stride(), strict=True)
+    )
+    return tensor.data_ptr(), tensor.data_ptr() + (span + 1) * tensor.element_size()
+
+
+def _tensors_share_memory(first: torch.Tensor, second: torch.Tensor) -> bool:
+    """Exact on the CPU; elsewhere overlapping byte ranges on one device count as shared."""
+    if first.device != second.device:
+        return False
+    if first.device.type != "cpu":
+        return True  # no exact test off the CPU: refuse rather than risk an overwrite
+    try:
+        views = _as_numpy_view(first), _as_numpy_view(second)
+    except (RuntimeError, TypeError):  # a tensor subclass NumPy cannot see into
+        return True
+    return arrays_share_memory(*views)
+
+
+def _as_numpy_view(tensor: torch.Tensor) -> np.ndarray:
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:  # NumPy has no bfloat16; same bytes as int16
+        tensor = tensor.view(torch.int16)
+    return tensor.numpy()
 
 
 def _dtype_name(tensor: torch.Tensor) -> str:
@@ -84,6 +253,7 @@ def _handle(name: str, tensor: torch.Tensor) -> TensorHandle:
     shape = tuple(tensor.shape)
 
     def write(values: np.ndarray) -> None:
+        _check_writable(name, tensor)
         values = np.asarray(values)
         if values.shape != shape:  # copy_ would broadcast; never let it
             raise LayoutError(f"tensor {name!r}: expected shape {shape}, got {values.shape}")
