@@ -1,5 +1,6 @@
 # Two commands do everything (see README.md):
-#   make run    set up, execute every notebook top to bottom into build/, build the site
+#   make run    set up, execute every notebook top to bottom into build/, build the site,
+#               then print each lesson's CPU and wall time
 #   make test   set up, then lint and run all tests (helpers, R comparisons, notebooks)
 # Both are idempotent: setup reinstalls only when pyproject.toml or constraints.txt change.
 
@@ -25,17 +26,21 @@ $(STAMP): pyproject.toml constraints.txt
 # R and its nnet package are the reference for helpers.nnet (Debian packages).
 system-deps:
 	@bash scripts/install-r.sh
+	@bash scripts/install-chromium.sh  # headless Chromium: tests/test_site.py reads the site in it
 
+# Ends with a table of each lesson's CPU and wall seconds, and where to open the site.
 run: setup
-	$(BIN)/python scripts/run_notebooks.py
-	$(BIN)/python scripts/build_docs.py --notebooks build/notebooks
+	$(BIN)/python scripts/run_notebooks.py --site
 
 docs: setup
 	$(BIN)/python scripts/build_docs.py
 
+# nbval runs every lesson at its defaults against the committed outputs; tests/ runs each
+# once more at cheap parameters. Ends with the 20 slowest tests and the CPU time (user + sys)
+# of pytest and every process it started (tests/conftest.py).
 test: setup system-deps lint
 	$(BIN)/python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-		--nbval-current-env -p no:cacheprovider
+		--nbval-current-env -p no:cacheprovider --durations=20
 
 lint: setup
 	$(BIN)/ruff check .

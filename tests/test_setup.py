@@ -60,3 +60,10 @@ def test_every_declared_dependency_is_pinned_in_both_files() -> None:
 def test_conda_file_asks_for_python_3_11() -> None:
     environment = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in environment["dependencies"]
+
+
+def test_license_is_an_spdx_expression() -> None:
+    # A TOML table here makes setuptools warn on every install (deprecated by PEP 639).
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["license"] == "MIT"
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]  # reads SPDX strings
