@@ -1,89 +1,64 @@
-"""Lesson 06 under papermill: Keras on the PyTorch backend, one epoch, smaller nets, seed 3."""
+"""Lesson 06: its default run (TensorFlow) and Keras on PyTorch with other widths and seed."""
 
-import pytest
-from notebook_runner import run_notebook
+from notebook_runner import LessonRun, lesson_fixture
 
-NOTEBOOK = "06_restore_and_transfer.ipynb"
-SEED, EPOCHS, FILTERS, HIDDEN = 3, 1, 4, 16
+N_IN = 28  # one image row of 28 pixels per time step
 
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    output_dir = tmp_path_factory.mktemp("notebook_06")
-    return run_notebook(
-        NOTEBOOK,
-        output_dir,
-        SEED=SEED,
-        EPOCHS=EPOCHS,
-        KERAS_BACKEND="torch",
-        FILTERS=FILTERS,
-        HIDDEN=HIDDEN,
-    )
+run = lesson_fixture(
+    "06_recurrent_layouts.ipynb", SEED=7, KERAS_BACKEND="torch", HIDDEN=8, FILTERS=3
+)
 
 
-def test_ran_with_the_parameters_passed(results: dict) -> None:
-    assert (results["SEED"], results["EPOCHS"]) == (SEED, EPOCHS)
-    assert (results["FILTERS"], results["HIDDEN"]) == (FILTERS, HIDDEN)
-    assert results["KERAS_BACKEND"] == results["backend"] == "torch"
+def test_ran_with_the_parameters_passed(run: LessonRun) -> None:
+    for name in ("SEED", "HIDDEN", "FILTERS", "KERAS_BACKEND"):
+        assert run.results[name] == run.parameters[name]
+    assert run.results["backend"] == run.parameters["KERAS_BACKEND"]
 
 
-def test_every_round_trip_was_scrambled_and_came_back_bit_exact(results: dict) -> None:
-    trips = results["round_trips"]
-    expected = {
-        f"{framework}/{include}/{order}"
-        for framework in ("keras", "torch")
-        for include in ("trainable", "all")
-        for order in ("C", "F")
-    }
-    assert set(trips) == expected
-    for size, scrambled, identical in trips.values():
-        assert scrambled is True and identical is True and size > 0
-    # "all" adds Keras' 2 x 4 moving statistics and torch's 2 x 4 buffers + the int64 counter
-    assert trips["keras/all/C"][0] - trips["keras/trainable/C"][0] == 8
-    assert trips["torch/all/F"][0] - trips["torch/trainable/F"][0] == 9
-
-
-def test_mixed_dtypes_widest_float_and_precision_warnings(results: dict) -> None:
-    assert results["mixed_vector_dtypes"] == ["float32", "float64"]
-    assert results["mixed_tensor_dtypes"] == [
-        "float16",
-        "float16",
-        "bfloat16",
-        "bfloat16",
-        "float32",
-        "float32",
+def test_lstm_shapes_counts_and_conversion_both_ways(run: LessonRun) -> None:
+    results, h = run.results, run.parameters["HIDDEN"]
+    assert results["lstm_keras_shapes"] == [[N_IN, 4 * h], [h, 4 * h], [4 * h]]
+    assert results["lstm_torch_shapes"] == [[4 * h, N_IN], [4 * h, h], [4 * h], [4 * h]]
+    assert results["lstm_counts"] == [
+        4 * (h * (N_IN + h) + h),
+        4 * (h * (N_IN + h) + 2 * h),
     ]
-    assert results["exact_restore_warnings"] == 0
-    assert results["precision_warned_tensors"] == ["0.weight", "0.bias", "1.weight", "1.bias"]
-    assert results["float32_exact"] is True
+    assert results["lstm_forget_block_means"] == [0.0, 1.0, 0.0, 0.0]
+    assert results["lstm_max_diff"] < 1e-5  # Keras -> torch: the bias split as (bias, 0)
+    assert results["lstm_source_bias_hh_nonzero"] is True
+    assert results["lstm_joined_max_diff"] < 1e-5  # torch -> Keras: the two biases summed
 
 
-def test_keras_cnn_runs_the_same_in_torch_and_a_raw_reshape_does_not(results: dict) -> None:
-    assert results["cnn_size"] == 10 * FILTERS + 1690 * FILTERS + 10
-    assert results["cnn_conv_is_transpose"] is True
-    assert results["cnn_dense_rows_reordered"] is True
-    assert results["cnn_max_diff"] <= 1e-5
-    assert results["cnn_torch_accuracy"] == results["cnn_keras_accuracy"] > 0.7
-    assert results["naive_is_reshape"] is True
-    assert results["naive_accuracy"] < results["cnn_keras_accuracy"] - 0.4
+def test_gru_shapes_counts_and_gate_reordering(run: LessonRun) -> None:
+    results, h = run.results, run.parameters["HIDDEN"]
+    assert results["gru_keras_shapes"] == [[N_IN, 3 * h], [h, 3 * h], [2, 3 * h]]
+    assert results["gru_torch_shapes"] == [[3 * h, N_IN], [3 * h, h], [3 * h], [3 * h]]
+    both = 3 * (h * (N_IN + h) + 2 * h)
+    assert results["gru_counts"] == [both, both, 3 * (h * (N_IN + h) + h)]
+    assert results["gru_max_diff"] < 1e-5 < 1e-2 < results["gru_unordered_max_diff"]
 
 
-def test_lstm_biases_sum_and_predictions_agree_both_ways(results: dict) -> None:
-    assert results["lstm_bias_is_sum"] is True
-    assert results["lstm_max_diff"] <= 1e-5
-    torch_accuracy, keras_accuracy = results["lstm_accuracies"]
-    assert torch_accuracy == keras_accuracy > 0.2  # one epoch: well above chance (0.1)
-    assert results["lstm_back_max_diff"] <= 1e-5
-    assert results["lstm_back_bias_hh_zero"] is True
-    assert results["lstm_back_same_bytes"] is False  # the bias split is not recoverable
-
-
-def test_nnet_to_torch(results: dict) -> None:
-    assert results["nnet_max_diff"] <= 1e-6
-
-
-def test_save_load_checks_fingerprints_and_errors_change_nothing(results: dict) -> None:
-    assert results["loaded_identical"] == {".npz": True, ".safetensors": True}
-    assert results["load_refused"] == [True, True]
-    assert results["kept_after_short_vector"] is True
-    assert results["kept_after_bad_transfer"] is True
+def test_mixed_model_layouts(run: LessonRun) -> None:
+    results, h, f = run.results, run.parameters["HIDDEN"], run.parameters["FILTERS"]
+    base = 10 * f + 2 * f + 4 * (h * (13 * f + h) + h) + 10 * h + 10
+    assert results["mixed_sizes"] == {
+        "keras_trainable": base,
+        "keras_all": base + 2 * f,
+        "torch_trainable": base + 4 * h,
+        "torch_all": base + 4 * h + 2 * f + 1,
+    }
+    short = [name.split("/", 1)[1] for name in results["mixed_keras_names"]]
+    assert short[:6] == [
+        "conv/kernel",
+        "conv/bias",
+        "bn/gamma",
+        "bn/beta",
+        "bn/moving_mean",
+        "bn/moving_variance",
+    ]
+    assert results["mixed_torch_names"][4:8] == [
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+        "lstm.weight_ih_l0",
+    ]
