@@ -10,6 +10,7 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 # The notebooks arrive executed (by papermill, or with their committed outputs):
 # the site shows those outputs and never runs code itself, so it builds offline.
 nb_execution_mode = "off"
+nb_execution_timeout = -1  # were it ever switched on: no limit per cell (default 30 s)
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["myst.header"]
@@ -19,3 +20,10 @@ html_title = project
 html_theme_options = {"show_toc_level": 2}
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
+
+# Code wraps instead of scrolling sideways; a favicon, so browsers do not ask for a missing
+# /favicon.ico; and a stated colour mode (the theme logs an error when none is set).
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_favicon = "_static/favicon.svg"
+html_context = {"default_mode": "light"}
