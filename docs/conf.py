@@ -27,3 +27,27 @@ html_static_path = ["_static"]
 html_css_files = ["custom.css"]
 html_favicon = "_static/favicon.svg"
 html_context = {"default_mode": "light"}
+
+# Formulas render offline: MathJax 3 is copied from the installed django-static-mathjax wheel
+# (only its files, no Django) into the site, instead of Sphinx's default CDN address.
+MATHJAX_BUNDLE = "tex-mml-chtml.js"
+mathjax_path = f"mathjax/{MATHJAX_BUNDLE}"
+
+
+def copy_mathjax(app, exception) -> None:
+    """Copy MathJax's loader and the components it loads on demand into _static/mathjax/."""
+    if exception is not None or app.builder.format != "html":
+        return
+    import shutil
+    from importlib.resources import files
+    from pathlib import Path
+
+    source = Path(str(files("mathjax"))) / "static" / "mathjax" / "es5"
+    other_bundles = [p.name for p in source.glob("*.js") if p.name != MATHJAX_BUNDLE]
+    target = Path(app.outdir) / "_static" / "mathjax"
+    ignore = shutil.ignore_patterns(*other_bundles)
+    shutil.copytree(source, target, ignore=ignore, dirs_exist_ok=True)
+
+
+def setup(app):
+    app.connect("build-finished", copy_mathjax)

@@ -34,6 +34,8 @@ HANG_GUARD_MS = HANG_GUARD_S * 1000
 
 # The DOM, read in the page: images (loaded eagerly and decoded), links, ids, code blocks.
 READ_PAGE = """async () => {
+  // Formulas are typeset by MathJax after the page loads: wait for it where a page has any.
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
   const images = [];
   for (const image of document.images) {
     image.loading = "eager";
@@ -59,6 +61,9 @@ READ_PAGE = """async () => {
     cells: [...document.querySelectorAll("div.cell")]
       .map((cell) => cell.querySelector(".cell_output") !== null),
     wide,
+    formulas: document.querySelectorAll(".bd-article .math").length,
+    typeset: document.querySelectorAll(".bd-article .math mjx-container").length,
+    formula_errors: [...document.querySelectorAll("mjx-merror")].map((e) => e.textContent),
   };
 }"""
 
@@ -235,6 +240,18 @@ def test_code_cells_keep_their_outputs(visits):
 def test_no_code_block_or_table_scrolls_sideways(visits):
     wide = {path: record.dom["wide"] for path, record in visits.items() if record.dom["wide"]}
     assert wide == {}
+
+
+def test_every_formula_is_typeset_from_the_site_itself(visits):
+    # MathJax comes from the site's own _static/ (docs/conf.py), never a CDN: a failed load
+    # would also show in the console test above; here every formula must have rendered.
+    untypeset = {
+        path: f"{record.dom['typeset']} of {record.dom['formulas']} typeset"
+        for path, record in visits.items()
+        if record.dom["typeset"] < record.dom["formulas"] or record.dom["formula_errors"]
+    }
+    assert untypeset == {}
+    assert sum(record.dom["formulas"] for record in visits.values()) > 0
 
 
 def test_search_finds_fingerprint(site_server, browser):
