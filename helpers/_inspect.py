@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 import helpers
+from helpers._io import npz_problem
 from helpers._layout import TENSOR_DTYPES, Layout
 
 # safetensors dtype codes, by the names NumPy and PyTorch use. Tensors of dtypes outside
@@ -309,12 +310,9 @@ def _safetensors_array(raw: bytes, dtype: str, shape: tuple[int, ...]) -> np.nda
 
 
 def _read_npz(path: Path, values: bool) -> WeightFile:
-    with path.open("rb") as stream:
-        head = stream.read(4)
-    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
-        raise InspectError(
-            f"{path.name}: expected an .npz (a zip archive), it starts with {head!r}"
-        )
+    problem = npz_problem(path)
+    if problem is not None:
+        raise InspectError(f"{path.name}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             if set(archive.files) == {"vector", "layout"}:

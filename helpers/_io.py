@@ -91,15 +91,31 @@ _NOT_OURS = "not a vector file written by helpers.save"
 _ZIP_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, str]:
+def npz_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be an ``.npz`` archive, from its first bytes; None if it may be one.
+
+    NumPy guesses at a pickle for a file that is neither a zip nor an ``.npy``; this says
+    what the file is instead. ``helpers.data`` and ``inspect`` read ``.npz`` files too.
+
+    >>> import tempfile
+    >>> text = Path(tempfile.mkdtemp()) / "weights.npz"
+    >>> _ = text.write_text("kernel,bias")
+    >>> npz_problem(text)
+    "not a zip archive (an .npz is one); it starts with b'kernel,b'"
+    """
     with path.open("rb") as stream:
         head = stream.read(8)
     if head.startswith(b"\x93NUMPY"):
-        raise LayoutError(f"{_NOT_OURS}: it holds a single array (np.save), not an .npz archive")
+        return "it holds a single array (np.save), not an .npz archive"
     if not head.startswith(_ZIP_STARTS):
-        raise LayoutError(
-            f"{_NOT_OURS}: not a zip archive (an .npz is one); it starts with {head!r}"
-        )
+        return f"not a zip archive (an .npz is one); it starts with {head!r}"
+    return None
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, str]:
+    problem = npz_problem(path)
+    if problem is not None:
+        raise LayoutError(f"{_NOT_OURS}: {problem}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"vector", "layout"} - set(archive.files)

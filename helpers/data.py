@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from helpers._io import npz_problem
+
 __all__ = [
     "BUNDLED_MNIST_PATH",
     "KERAS_MNIST_URL",
@@ -42,7 +44,6 @@ DOWNLOAD_TIMEOUT_SECONDS = 60
 
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
-NPZ_STARTS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip's first entry, or an empty zip
 IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension
 IDX_KIND_BY_MAGIC = {IDX_IMAGES_MAGIC: "IDX images", IDX_LABELS_MAGIC: "IDX labels"}
@@ -175,15 +176,15 @@ def _load_keras_npz(npz_path: Path) -> tuple[Split, Split]:
 
 def _read_npz_arrays(npz_path: Path, required_keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read the named arrays from an ``.npz``, refusing pickled (object) arrays."""
-    _check_looks_like_npz(npz_path)
+    problem = npz_problem(npz_path)  # a zip archive: np.load returns an NpzFile
+    if problem is not None:
+        raise MnistFileError(f"{npz_path}: not a readable .npz file: {problem}")
     try:
         archive = np.load(npz_path, allow_pickle=False)
     except Exception as error:  # zipfile, zlib and NumPy raise many kinds for damage
         raise MnistFileError(
             f"{npz_path}: not a readable .npz file ({type(error).__name__}: {error})"
         ) from error
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise MnistFileError(f"{npz_path}: holds a single array, expected an .npz archive")
     with archive:
         missing = [key for key in required_keys if key not in archive.files]
         if missing:
@@ -192,19 +193,6 @@ def _read_npz_arrays(npz_path: Path, required_keys: tuple[str, ...]) -> dict[str
                 f"found {sorted(archive.files)}"
             )
         return {key: _read_npz_member(archive, key, npz_path) for key in required_keys}
-
-
-def _check_looks_like_npz(npz_path: Path) -> None:
-    """An ``.npz`` is a zip archive; say so plainly instead of NumPy's guess at pickle."""
-    with npz_path.open("rb") as stream:
-        head = stream.read(8)
-    if head.startswith(b"\x93NUMPY"):
-        raise MnistFileError(f"{npz_path}: holds a single array, expected an .npz archive")
-    if not head.startswith(NPZ_STARTS):
-        raise MnistFileError(
-            f"{npz_path}: not a readable .npz file: not a zip archive (an .npz is one); "
-            f"it starts with {head!r}"
-        )
 
 
 def _read_npz_member(archive: np.lib.npyio.NpzFile, key: str, npz_path: Path) -> np.ndarray:

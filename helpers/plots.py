@@ -16,11 +16,11 @@ Lines and points (runs, groups) use matplotlib's default colour cycle; a referen
 - ``along_line(alphas, series)``: values along a line through weight space, its ends marked
 - ``landscapes(axis_values, panels)``: 2-D loss slices as contour maps on one shared scale
 - ``digit_table(accuracies, baseline)``: per-digit accuracies, coloured by their change
-- ``budget_curves(curves)``: a quantity against the budget spent, one line per method
 - ``value_strips(vectors)``: vectors' values as strips, one per vector, in layout order
 - ``histograms(vectors, layout, mask)``: one histogram per tensor of the selected values
-- ``curves(series)``: one line per ``{label: (x, y)}`` item; ``sparsity_curve`` on a log axis
-  of the fraction of weights remaining
+- ``curves(series)``: one line per ``{label: (x, y)}`` item (a quantity against the budget
+  spent, norms per epoch), with an optional reference level and log axes
+- ``sparsity_curve(series)``: curves on a log axis of the fraction of weights remaining
 
 >>> import numpy as np
 >>> figure = order_walk(np.arange(6).reshape(2, 3))
@@ -49,7 +49,6 @@ __all__ = [
     "GATE_COLOURS",
     "SEQUENTIAL_CMAP",
     "along_line",
-    "budget_curves",
     "curves",
     "digit_table",
     "draw_gate_blocks",
@@ -87,7 +86,7 @@ _SHORT_NAMES = {
     "running_var": "var",
     "num_batches_tracked": "count",
 }
-Curves = Mapping[str, tuple[Sequence[float], Sequence[float]]]  # {label: (x, y)}
+Curves = Mapping[str, tuple[ArrayLike, ArrayLike]]  # {label: (x, y)}
 REFERENCE_STYLE = {"color": "grey", "linestyle": "--", "linewidth": 1}
 
 
@@ -543,55 +542,6 @@ def _checked_grid(title: str, grid: np.ndarray, size: int) -> np.ndarray:
     return array
 
 
-def budget_curves(
-    runs: Mapping[str, tuple[ArrayLike, ArrayLike]],
-    xlabel: str,
-    ylabel: str,
-    *,
-    reference: tuple[str, float] | None = None,
-    log_x: bool = False,
-    log_y: bool = False,
-    ax: Axes | None = None,
-) -> Axes:
-    """Draw each run's values against what it spent: one line per run, on shared axes.
-
-    ``runs`` maps a label to ``(budget, values)``, two 1-D sequences of equal length: the
-    budget spent so far (steps, generations, function evaluations, forward passes) and what
-    was measured there. ``reference=(label, value)`` adds a dashed horizontal line, e.g. the
-    accuracy of chance or the minimum another optimiser reached. ``log_x`` / ``log_y`` put
-    an axis on a log scale (its values must then be positive). Returns the axes drawn on (a
-    new figure's, unless ``ax`` is given). Refuses (``ValueError``, naming the run) a run
-    with no points, budgets and values of different lengths, non-finite numbers, or a
-    non-positive number on a log axis.
-
-    >>> ax = budget_curves(
-    ...     {"ES": ([100, 200], [0.3, 0.5]), "SGD": ([60, 120, 180], [0.6, 0.8, 0.9])},
-    ...     "forward passes", "accuracy", reference=("chance", 0.1), log_x=True,
-    ... )
-    >>> [line.get_label() for line in ax.get_lines()], ax.get_xscale()
-    (['ES', 'SGD', 'chance'], 'log')
-    """
-    import matplotlib.pyplot as plt
-
-    if not runs:
-        raise ValueError("budget_curves: no runs to draw")
-    checked = {label: _checked_run(label, run, log_x, log_y) for label, run in runs.items()}
-    if reference is not None:
-        _check_reference(reference, log_y)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
-    for label, (budget, values) in checked.items():
-        ax.plot(budget, values, marker="." if budget.size <= 40 else None, label=label)
-    if reference is not None:
-        ax.axhline(reference[1], label=reference[0], **REFERENCE_STYLE)
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.set_xscale("log" if log_x else "linear")
-    ax.set_yscale("log" if log_y else "linear")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return ax
-
-
 def value_strips(
     groups: Mapping[str, ArrayLike],
     ylabel: str,
@@ -640,19 +590,18 @@ def value_strips(
     return ax
 
 
-def _checked_run(
-    label: str, run: tuple[ArrayLike, ArrayLike], log_x: bool, log_y: bool
+def _checked_series(
+    label: str, xy: tuple[ArrayLike, ArrayLike], log_x: bool, log_y: bool
 ) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(run, Sequence) or len(run) != 2:
-        raise ValueError(f"run {label!r}: expected a pair (budget, values), got {type(run)}")
-    budget = _checked_values(f"run {label!r}: budget", run[0], positive=log_x)
-    values = _checked_values(f"run {label!r}: values", run[1], positive=log_y)
-    if budget.size != values.size:
+    if not isinstance(xy, Sequence) or len(xy) != 2:
+        raise ValueError(f"series {label!r}: expected a pair (x, y), got {type(xy)}")
+    x = _checked_values(f"series {label!r}: x", xy[0], positive=log_x)
+    y = _checked_values(f"series {label!r}: y", xy[1], positive=log_y)
+    if x.size != y.size:
         raise ValueError(
-            f"run {label!r}: budget and values must have the same length, "
-            f"got {budget.size} and {values.size}"
+            f"series {label!r}: x and y must have the same length, got {x.size} and {y.size}"
         )
-    return budget, values
+    return x, y
 
 
 def _check_reference(reference: tuple[str, float], log_y: bool) -> None:
@@ -717,32 +666,51 @@ def histograms(
 
 def curves(
     series: Curves,
-    *,
-    ax: Axes | None = None,
     xlabel: str = "",
     ylabel: str = "",
+    *,
     title: str = "",
-    logx: bool = False,
-    markers: bool = True,
+    reference: tuple[str, float] | None = None,
+    log_x: bool = False,
+    log_y: bool = False,
+    ax: Axes | None = None,
 ) -> Axes:
-    """One line per ``{label: (x, y)}`` item, with a legend.
+    """Draw one line per ``{label: (x, y)}`` item on shared axes, with a legend.
 
-    >>> curves({"train": ([1, 2, 3], [0.9, 0.5, 0.4])}, ylabel="loss").get_ylabel()
-    'loss'
+    ``x`` and ``y`` are 1-D sequences of equal length: what was spent or varied (steps,
+    generations, evaluations, epochs) and what was measured there; up to 40 points get a
+    marker each. ``reference=(label, value)`` adds a dashed horizontal line, e.g. the
+    accuracy of chance or the minimum another optimiser reached. ``log_x`` / ``log_y`` put
+    an axis on a log scale (its values must then be positive). Returns the axes drawn on (a
+    new figure's, unless ``ax`` is given). Refuses (``ValueError``, naming the series, before
+    drawing anything) a series with no points, ``x`` and ``y`` of different lengths,
+    non-finite numbers, or a non-positive number on a log axis.
+
+    >>> ax = curves(
+    ...     {"ES": ([100, 200], [0.3, 0.5]), "SGD": ([60, 120, 180], [0.6, 0.8, 0.9])},
+    ...     "forward passes", "accuracy", reference=("chance", 0.1), log_x=True,
+    ... )
+    >>> [line.get_label() for line in ax.get_lines()], ax.get_xscale()
+    (['ES', 'SGD', 'chance'], 'log')
     """
     import matplotlib.pyplot as plt
 
+    if not series:
+        raise ValueError("curves: no series to draw")
+    checked = {label: _checked_series(label, xy, log_x, log_y) for label, xy in series.items()}
+    if reference is not None:
+        _check_reference(reference, log_y)
     if ax is None:
-        _, ax = plt.subplots(figsize=(6.4, 3.6))
-    for label, (x, y) in series.items():
-        if len(x) != len(y):
-            raise ValueError(f"series {label!r}: {len(x)} x values but {len(y)} y values")
-        ax.plot(x, y, marker="o" if markers else None, markersize=3, label=label)
-    if logx:
-        ax.set_xscale("log")
+        _, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+    for label, (x, y) in checked.items():
+        ax.plot(x, y, marker="." if x.size <= 40 else None, label=label)
+    if reference is not None:
+        ax.axhline(reference[1], label=reference[0], **REFERENCE_STYLE)
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xscale("log" if log_x else "linear")
+    ax.set_yscale("log" if log_y else "linear")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -753,11 +721,13 @@ def sparsity_curve(
     ylabel: str = "test accuracy",
     title: str = "",
     ticks: Sequence[float] | None = None,
+    reference: tuple[str, float] | None = None,
 ) -> Axes:
     """Curves against the fraction of weights remaining: log scale, 100 % on the left.
 
-    Each item is ``{label: (fractions remaining, values)}``. The x ticks are ``ticks``
-    (fractions), by default those of the first curve, labelled in per cent.
+    Each item is ``{label: (fractions remaining, values)}``, drawn by :func:`curves`, as is
+    ``reference=(label, value)`` (e.g. the unpruned network's accuracy). The x ticks are
+    ``ticks`` (fractions), by default those of the first curve, labelled in per cent.
 
     >>> ax = sparsity_curve({"global": ([1.0, 0.5, 0.1], [0.95, 0.94, 0.5])})
     >>> [label.get_text() for label in ax.get_xticklabels()]
@@ -765,14 +735,8 @@ def sparsity_curve(
     """
     from matplotlib.ticker import NullFormatter
 
-    ax = curves(
-        series,
-        ax=ax,
-        xlabel="weights remaining (log scale)",
-        ylabel=ylabel,
-        title=title,
-        logx=True,
-    )
+    xlabel = "weights remaining (log scale)"
+    ax = curves(series, xlabel, ylabel, title=title, reference=reference, log_x=True, ax=ax)
     ax.invert_xaxis()
     ticks = list(next(iter(series.values()))[0] if ticks is None else ticks)
     ax.set_xticks(ticks, [f"{100 * tick:.3g}%" for tick in ticks])

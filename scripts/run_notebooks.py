@@ -58,6 +58,10 @@ def execute(notebook: Path, output: Path, **parameters: Any) -> Cost:
         execution_timeout=None,  # no limit per cell (papermill's default, made explicit)
         start_timeout=HANG_GUARD_S,  # papermill's default: 60 s for the kernel to start
         iopub_timeout=HANG_GUARD_S,  # nbclient's default: 4 s, then a cell's output is lost
+        # What C++ libraries write to the kernel's stderr file descriptor stays out of the
+        # lesson, as under pytest (ipykernel does not watch it there): TensorFlow 2.21 prints
+        # its absl/oneDNN start-up lines whatever TF_CPP_MIN_LOG_LEVEL says.
+        extra_arguments=["--IPKernelApp.capture_fd_output=False"],
     )
     wall_s = time.perf_counter() - started
     # The kernel is a child process: its time counts once papermill has shut it down.

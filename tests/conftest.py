@@ -62,6 +62,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter):
     )
 
 
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test drew, if it drew any (matplotlib is not imported for it)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
+
+
 @pytest.fixture(scope="session")
 def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The HTML site, built once per test session for every test that reads it."""

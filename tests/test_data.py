@@ -333,7 +333,9 @@ def test_file_that_is_not_an_npz_is_refused(tmp_path):
 
 def test_single_npy_array_is_refused(tmp_path):
     np.save(tmp_path / "images.npy", np.zeros((2, 28, 28), dtype=np.uint8))
-    with pytest.raises(MnistFileError, match=r"images\.npy: holds a single array"):
+    with pytest.raises(
+        MnistFileError, match=r"images\.npy: not a readable \.npz file: it holds a single array"
+    ):
         load_mnist(tmp_path / "images.npy")
 
 

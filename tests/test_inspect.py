@@ -285,6 +285,16 @@ def test_unknown_missing_and_directory_paths_are_named(tmp_path, capsys, name, m
     assert capsys.readouterr().err.startswith("error: ")
 
 
+def test_an_npz_that_is_not_a_zip_says_what_it_is(tmp_path):
+    with (tmp_path / "single.npz").open("wb") as stream:
+        np.save(stream, np.zeros(3))
+    (tmp_path / "text.npz").write_text("kernel,bias")
+    with pytest.raises(InspectError, match=r"^single.npz: it holds a single array \(np.save\)"):
+        read_weights(tmp_path / "single.npz")
+    with pytest.raises(InspectError, match=r"^text.npz: not a zip archive .* b'kernel,b'"):
+        read_weights(tmp_path / "text.npz")
+
+
 # --- damaged files: every format, random, truncated and mutated bytes ---------------------
 
 

@@ -26,12 +26,6 @@ from helpers import plots, select  # noqa: E402
 from helpers.nnet import class_ind, nnet  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _images(figure):
     return [ax.images[0] for ax in figure.axes if ax.images]
 
@@ -171,23 +165,57 @@ def test_histograms_of_several_vectors_share_their_bins_and_have_a_legend():
     assert plots.histograms(vector, layout).axes[0].get_legend() is None
 
 
-def test_curves_one_labelled_line_per_series():
-    series = {"0.weight": ([0, 1, 2], [1.0, 1.5, 1.7]), "2.weight": ([0, 1, 2], [0.5, 0.9, 1.0])}
-    ax = plots.curves(series, xlabel="epoch", ylabel="‖w‖", title="norms")
+def test_curves_one_labelled_line_per_series_drawn_where_it_was_measured() -> None:
+    series = {"ES": ([10, 20, 30], [0.2, 0.4, 0.5]), "SGD": (np.array([6, 12]), [0.7, 0.9])}
+    ax = plots.curves(series, "passes", "accuracy", title="budget", reference=("chance", 0.1))
     assert isinstance(ax, Axes)
-    assert [line.get_label() for line in ax.get_lines()] == ["0.weight", "2.weight"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0.weight", "2.weight"]
-    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("epoch", "‖w‖", "norms")
-    assert list(ax.get_lines()[1].get_ydata()) == [0.5, 0.9, 1.0]
-    assert ax.get_xscale() == "linear"
-    with pytest.raises(ValueError, match=r"series 'bad': 2 x values but 3 y values"):
-        plots.curves({"bad": ([0, 1], [1, 2, 3])})
+    es, sgd, chance = ax.get_lines()
+    np.testing.assert_array_equal(es.get_xdata(), [10, 20, 30])
+    np.testing.assert_array_equal(es.get_ydata(), [0.2, 0.4, 0.5])
+    np.testing.assert_array_equal(sgd.get_xdata(), [6, 12])
+    assert (chance.get_label(), list(chance.get_ydata())) == ("chance", [0.1, 0.1])
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["ES", "SGD", "chance"]
+    assert (ax.get_xlabel(), ax.get_ylabel(), ax.get_title()) == ("passes", "accuracy", "budget")
+    assert (ax.get_xscale(), ax.get_yscale()) == ("linear", "linear")
+    assert es.get_marker() == "." and plots.curves({"long": (range(41), range(41))}).get_lines()[
+        0
+    ].get_marker() in (None, "None")
 
 
-def test_curves_draw_into_a_given_axes():
+def test_curves_draw_into_a_given_axes_with_log_scales() -> None:
     _, (left, right) = plt.subplots(1, 2)
-    assert plots.curves({"a": ([1, 2], [3, 4])}, ax=right, logx=True) is right
-    assert right.get_xscale() == "log" and not left.get_lines()
+    ax = plots.curves({"a": ([1, 10, 100], [3.0, 2.0, 1.0])}, log_x=True, log_y=True, ax=right)
+    assert ax is right and (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert not left.get_lines()
+
+
+@pytest.mark.parametrize(
+    ("series", "options", "message"),
+    [
+        ({}, {}, "no series to draw"),
+        ({"a": ([1, 2], [1.0])}, {}, "series 'a': x and y must have the same length, got 2 and 1"),
+        (
+            {"a": ([], [])},
+            {},
+            r"series 'a': x: expected a non-empty 1-D sequence, got shape \(0,\)",
+        ),
+        ({"a": ([1, 2], [1.0, np.nan])}, {}, "series 'a': y: expected finite numbers, got nan"),
+        ({"a": ([0, 1], [1.0, 2.0])}, {"log_x": True}, "series 'a': x: a log axis needs positive"),
+        ({"a": ([1, 2], [1.0, -2.0])}, {"log_y": True}, "series 'a': y: a log axis needs positive"),
+        (
+            {"a": ([[1, 2]], [[1.0, 2.0]])},
+            {},
+            r"expected a non-empty 1-D sequence, got shape \(1, 2\)",
+        ),
+        ({"a": [1, 2, 3]}, {}, r"series 'a': expected a pair \(x, y\)"),
+        ({"a": ([1], [1.0])}, {"reference": ("chance", float("inf"))}, "reference 'chance'"),
+        ({"a": ([1], [1.0])}, {"reference": ("zero", 0.0), "log_y": True}, "reference 'zero'"),
+    ],
+)
+def test_curves_refuse_what_they_cannot_draw(series: dict, options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plots.curves(series, "x", "y", **options)
+    assert plt.get_fignums() == []  # refused before any figure was made
 
 
 def test_sparsity_curve_log_axis_from_dense_to_sparse_in_per_cent():
@@ -201,8 +229,11 @@ def test_sparsity_curve_log_axis_from_dense_to_sparse_in_per_cent():
     labels = [label.get_text() for label in ax.get_xticklabels()]
     assert labels == ["100%", "51.3%", "21.1%", "7%", "3.6%", "1.8%"]
     assert len(ax.get_lines()) == 2 and ax.get_ylabel() == "test accuracy"
-    ticks = plots.sparsity_curve({"a": (remaining, [1] * 6)}, ticks=[1.0, 0.1]).get_xticks()
-    assert list(ticks) == [1.0, 0.1]
+    ax = plots.sparsity_curve(
+        {"a": (remaining, [0.5] * 6)}, ticks=[1.0, 0.1], reference=("unpruned", 0.9)
+    )
+    assert list(ax.get_xticks()) == [1.0, 0.1]
+    assert [line.get_label() for line in ax.get_lines()] == ["a", "unpruned"]
 
 
 def test_plots_docstring_examples_run() -> None:

@@ -17,12 +17,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 from helpers import plots  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def test_along_line_draws_each_series_and_marks_the_ends() -> None:
     alphas = np.linspace(-0.5, 1.5, 9)
     series = {"train": alphas**2, "test": alphas**2 + 0.1}
