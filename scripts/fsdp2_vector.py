@@ -1,10 +1,11 @@
 """Shard the lessons' 784-50-50-10 MLP with FSDP2 over two CPU processes, and take its
 weights as one vector: the full vector on every rank, equal to the unsharded model's.
 
-Run it from the repository root (about 10 CPU-seconds, most of it starting Python and torch
-in three processes; no GPU, no network beyond this machine's loopback):
+Run it from the repository root in the project's environment, where ``make`` installed
+``helpers`` (about 6 CPU-seconds, most of it starting Python and torch in three processes;
+no GPU, no network beyond this machine's loopback):
 
-    torchrun --standalone --nproc-per-node 2 scripts/fsdp2_vector.py [--seed 0]
+    .venv/bin/torchrun --standalone --nproc-per-node 2 scripts/fsdp2_vector.py [--seed 0]
 
 torchrun starts two copies of this script, rank 0 and rank 1, which talk over gloo, the
 CPU backend of ``torch.distributed``. Each copy builds the same MLP (lesson 09's
@@ -14,14 +15,15 @@ each rank keeping its own rows), then
 1. prints which rows of each tensor it holds, and checks they are the unsharded model's;
 2. calls ``helpers.flatten``: a collective (every rank must call it) that all-gathers each
    tensor, so every rank gets the full 42,310-value vector; it checks that vector against
-   the unsharded model's, bit for bit;
+   the unsharded model's, bit for bit, and shows that ``helpers.flat_view`` refuses the
+   sharded model (a rank holds pieces of tensors, not the vector);
 3. calls ``helpers.restore`` with another vector (the same on every rank): each rank writes
    its own rows only; it checks its rows, the vector read back, and the sharded model's
    outputs on 100 test digits against an unsharded twin holding the same vector.
 
-Every line it prints starts with ``rank N:``, and each rank prints its lines in order (the
-two ranks' lines may interleave: sort them by rank). It exits with status 1 if a check
-failed. Lesson 11 (notebooks/11_at_scale_flat_view_and_sharding.ipynb) runs it.
+Every line it prints starts with ``rank N:``; the ranks print in turn, rank 0 first. It
+exits with status 1 if a check failed. Lesson 11 runs it
+(notebooks/11_at_scale_flat_view_and_sharding.ipynb).
 """
 
 from __future__ import annotations
@@ -98,8 +100,7 @@ def digest(vector: np.ndarray) -> str:
 
 def report(seed: int) -> list[tuple[str, bool]]:
     """Run the checks on this rank; return its lines, each with whether its check passed."""
-    rank, world = dist.get_rank(), dist.get_world_size()
-    mesh = init_device_mesh("cpu", (world,))
+    mesh = init_device_mesh("cpu", (dist.get_world_size(),))
     unsharded = build_mlp(seed)
     model = shard(copy.deepcopy(unsharded), mesh)
     lines: list[tuple[str, bool]] = []
@@ -108,7 +109,8 @@ def report(seed: int) -> list[tuple[str, bool]]:
     unsharded_arrays = {k: v.detach().numpy() for k, v in unsharded.state_dict().items()}
     for name, (start, stop, shape) in rows.items():
         piece = " × ".join(str(n) for n in (stop - start, *shape[1:]))
-        lines.append((f"{name} rows {start}-{stop - 1} of {shape[0]} ({piece})", True))
+        held_here = f"rows {start}-{stop - 1}" if stop > start else "no rows"
+        lines.append((f"{name} {held_here} of {shape[0]} ({piece})", True))
     held = sum(t.to_local().numel() for t in model.state_dict().values())
     total = sum(t.numel() for t in model.state_dict().values())
     lines.append((f"stores {held:,} of the {total:,} values", held < total))
@@ -119,7 +121,9 @@ def report(seed: int) -> list[tuple[str, bool]]:
     expected, expected_layout = helpers.flatten(unsharded)
     equal = bool(np.array_equal(vector, expected)) and layout == expected_layout
     text = f"flatten gave {vector.size:,} values, sha256 {digest(vector)}"
-    lines.append((f"{text}; equal to the unsharded model's, bit for bit: {equal}", equal))
+    lines.append((f"{text}, the unsharded model's bit for bit: {equal}", equal))
+    refusal = flat_view_refusal(model)
+    lines.append((refusal, "refuses" in refusal))
 
     # Another vector, the same on every rank (a seeded draw): each rank writes its rows.
     target = np.random.default_rng(seed + 1).normal(0, 0.05, layout.size).astype(np.float32)
@@ -133,6 +137,15 @@ def report(seed: int) -> list[tuple[str, bool]]:
     same = outputs_match(model, unsharded, target, layout)
     lines.append((f"outputs equal an unsharded twin holding it: {same}", same))
     return lines
+
+
+def flat_view_refusal(model: nn.Module) -> str:
+    """What ``helpers.flat_view`` says of a sharded model: one rank holds pieces, not a vector."""
+    try:
+        helpers.flat_view(model)
+    except TypeError as error:
+        return "flat_view refuses it: " + str(error).split(";")[0].removeprefix("flat_view: ")
+    return "flat_view accepted it"
 
 
 def outputs_match(model: nn.Module, twin: nn.Module, vector: np.ndarray, layout) -> bool:
@@ -161,9 +174,11 @@ def main(arguments: list[str]) -> int:
     try:
         lines = report(seed)
         rank = dist.get_rank()
-        for text, _ in lines:
-            print(f"rank {rank}: {text}", flush=True)
-        dist.barrier()
+        for turn in range(dist.get_world_size()):  # one rank at a time: lines stay whole
+            if turn == rank:
+                sys.stdout.write("".join(f"rank {rank}: {text}\n" for text, _ in lines))
+                sys.stdout.flush()
+            dist.barrier()
     finally:
         dist.destroy_process_group()
     return 0 if all(passed for _, passed in lines) else 1
