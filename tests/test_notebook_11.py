@@ -40,6 +40,7 @@ def test_the_flat_view_is_the_weights(run: LessonRun) -> None:
         assert r[key] is True, key
     assert r["reading_copies_nothing"] is True and r["write_halved"] is True
     assert r["undo"] == {"own_memory": True, "values_kept": True}
+    assert r["moved_refused"] is True  # .half() moved the model out of the buffer
 
 
 def test_training_through_the_vector_equals_an_unviewed_twin(run: LessonRun) -> None:
