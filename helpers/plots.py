@@ -21,6 +21,7 @@ Lines and points (runs, groups) use matplotlib's default colour cycle; a referen
 - ``curves(series)``: one line per ``{label: (x, y)}`` item (a quantity against the budget
   spent, norms per epoch), with an optional reference level and log axes
 - ``sparsity_curve(series)``: curves on a log axis of the fraction of weights remaining
+- ``shard_rows(rows)``: which rows of each tensor each rank of a sharded model holds
 
 >>> import numpy as np
 >>> figure = order_walk(np.arange(6).reshape(2, 3))
@@ -30,6 +31,7 @@ Lines and points (runs, groups) use matplotlib's default colour cycle; a referen
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,6 +60,7 @@ __all__ = [
     "landscapes",
     "layer_of",
     "order_walk",
+    "shard_rows",
     "sparsity_curve",
     "value_strips",
     "weight_images",
@@ -742,6 +745,78 @@ def sparsity_curve(
     ax.set_xticks(ticks, [f"{100 * tick:.3g}%" for tick in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
     return ax
+
+
+RowRanges = Mapping[str, Mapping[str, tuple[int, int, int]]]  # {rank: {tensor: (a, b, rows)}}
+
+
+def shard_rows(rows: RowRanges, *, ax: Axes | None = None, title: str = "") -> Axes:
+    """Which rows of each tensor each rank holds: one bar per tensor, one colour per rank.
+
+    ``rows`` maps a rank's label to ``{tensor name: (first row, row after the last, rows in
+    the whole tensor)}``, as a sharded model splits its tensors along dim 0 (FSDP2). Each
+    tensor's bar runs over its rows as a share of the whole (0 to 1), each rank's segment
+    labelled with its rows. Refuses (``ValueError``, naming the tensor) ranks that list
+    different tensors, or pieces that leave a row out or hold one twice.
+
+    >>> ax = shard_rows({"rank 0": {"w": (0, 2, 3)}, "rank 1": {"w": (2, 3, 3)}})
+    >>> [text.get_text() for text in ax.texts]
+    ['rows 0-1', 'row 2']
+    """
+    import matplotlib.pyplot as plt
+
+    names = _checked_row_ranges(rows)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 0.45 * len(names) + 1.2), layout="constrained")
+    for k, (rank, pieces) in enumerate(rows.items()):
+        for y, name in enumerate(names):
+            start, stop, total = pieces[name]
+            if stop == start:
+                continue  # this rank holds none of the tensor
+            ax.barh(
+                y,
+                (stop - start) / total,
+                left=start / total,
+                color=f"C{k}",
+                edgecolor="white",
+                label=rank if y == 0 else None,
+            )
+            text = f"row {start}" if stop - start == 1 else f"rows {start}-{stop - 1}"
+            ax.text((start + stop) / 2 / total, y, text, ha="center", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()  # the first tensor on top, as in the layout
+    ax.set(xlim=(0, 1), xlabel="share of the tensor's rows (dim 0)", title=title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return ax
+
+
+def _checked_row_ranges(rows: RowRanges) -> list[str]:
+    """The tensor names, once every tensor's pieces cover its rows exactly once, in order."""
+    if not rows:
+        raise ValueError("shard_rows: no ranks to draw")
+    names = list(next(iter(rows.values())))
+    if not names:
+        raise ValueError("shard_rows: the ranks hold no tensors")
+    for rank, pieces in rows.items():
+        if list(pieces) != names:
+            raise ValueError(f"shard_rows: {rank!r} lists tensors {list(pieces)}, expected {names}")
+    for name in names:
+        ranges = sorted(pieces[name] for pieces in rows.values())
+        spans = [(start, stop) for start, stop, _ in ranges]
+        totals = {total for _, _, total in ranges}
+        covers_once = (
+            len(totals) == 1
+            and spans[0][0] == 0
+            and spans[-1][1] == max(totals)
+            and all(start <= stop for start, stop in spans)
+            and all(stop == start for (_, stop), (start, _) in itertools.pairwise(spans))
+        )
+        if not covers_once:
+            raise ValueError(
+                f"shard_rows: tensor {name!r}: the pieces {spans} do not cover its rows once "
+                f"each (rows in all: {sorted(totals)})"
+            )
+    return names
 
 
 def _everything(layout: Layout) -> np.ndarray:
