@@ -9,8 +9,10 @@ The public API fits on one screen:
 
 - ``flatten(model, include="trainable", order="C")`` → ``(vector, layout)``
 - ``unflatten(vector, layout)`` → ``{name: array}`` with the original shapes
-- ``restore(model, vector, layout)`` writes the vector back into the model, in place
-- ``save(path, vector, layout)`` / ``load(path, model=None)``: ``.npz`` or ``.safetensors``
+- ``restore(model, vector, layout, atomic=True)`` writes the vector back into the model,
+  in place, all or nothing (about one copy of the model's bytes; see its docstring)
+- ``save(path, vector, layout)`` or ``save(path, model=model)`` (streamed, tensor by tensor)
+  / ``load(path, model=None, mmap=False)``: ``.npz`` or ``.safetensors``
 - ``transfer(source_model, target_model)`` copies weights Keras <-> PyTorch, nnet <-> PyTorch
 - ``functional(model, layout)`` → ``f(vector, inputs)``: the model evaluated at a vector (or a
   population of vectors, one per row) without writing into it; differentiable in PyTorch

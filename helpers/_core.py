@@ -14,7 +14,7 @@ from typing import Any, get_args
 import numpy as np
 
 from helpers._layout import VECTOR_DTYPES, Include, Layout, LayoutError, Order, TensorEntry
-from helpers.adapters import TensorHandle, handles_for, write_all
+from helpers.adapters import ModelTensors, TensorHandle, model_tensors, write_all
 
 # NumPy has no bfloat16; a bfloat16 tensor travels in the vector as float32.
 _WIDENED = {"bfloat16": "float32"}
@@ -52,15 +52,20 @@ def flatten(
     """
     _check_choice("include", include, get_args(Include))
     _check_choice("order", order, get_args(Order))
-    framework, handles = handles_for(model, include)
-    layout = _layout_of(handles, framework, include, order, dtype)
+    tensors = model_tensors(model, include)
+    layout = _model_layout(tensors, include, order, dtype)
     vector = np.empty(layout.size, dtype=layout.dtype)
-    for handle, entry in zip(handles, layout, strict=True):
+    arrays = [handle.read() for handle in tensors.handles]
+    if order == "C" and all(array.dtype == vector.dtype for array in arrays):
+        # Nothing to cast, so nothing to warn about: one pass, each tensor copied once.
+        np.concatenate([array.reshape(-1) for array in arrays], out=vector)
+        return vector, layout
+    for array, entry in zip(arrays, layout, strict=True):
         # One copy per tensor, straight into its slot (the slot is a view of the vector).
-        slot, values = _slot(vector, entry, order), handle.read()
+        slot = _slot(vector, entry, order)
         with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
-            np.copyto(slot, values, casting="unsafe")
-        _warn_if_the_vector_changed(entry, slot, values)
+            np.copyto(slot, array, casting="unsafe")
+        _warn_if_the_vector_changed(entry, slot, array)
     return vector, layout
 
 
@@ -82,17 +87,33 @@ def unflatten(vector: np.ndarray, layout: Layout) -> dict[str, np.ndarray]:
 
 
 def restore(
-    model: Any, vector: np.ndarray, layout: Layout, *, reject_nonfinite: bool = False
+    model: Any,
+    vector: np.ndarray,
+    layout: Layout,
+    *,
+    reject_nonfinite: bool = False,
+    atomic: bool = True,
 ) -> None:
     """Write a vector back into a model, in place, after checking that it fits.
 
     Everything is validated before anything is written: the vector's length and dtype,
     the layout's fingerprint against the model (every tensor's shape, dtype and
-    trainability, in order; names are labels and may differ), and every value against
-    its tensor's dtype (integer tensors take whole numbers in range). Any mismatch raises
-    :class:`LayoutError` naming the tensor and leaves the model exactly as it was; so
-    does a failure part-way through writing. ``reject_nonfinite=True`` also refuses
-    NaN and infinity, including a finite value that overflows a narrower tensor dtype.
+    trainability, in order; names are labels and may differ), every tensor's
+    writability, and every value against its tensor's dtype (integer tensors take whole
+    numbers in range). Any mismatch raises :class:`LayoutError` naming the tensor and
+    leaves the model exactly as it was. ``reject_nonfinite=True`` also refuses NaN and
+    infinity, including a finite value that overflows a narrower tensor dtype.
+
+    What is guaranteed if a write fails anyway (``atomic=True``, the default): the model
+    is left exactly as it was. A write that can still fail after validation (a Keras
+    ``assign``, a copy to a GPU or into a tensor subclass, a sharded tensor) is backed up
+    just before it is made, and those go first, so a failure puts back every tensor
+    touched. Writes that cannot fail (a NumPy array; a plain torch tensor in host memory)
+    take no backup and go last (a Ctrl-C among them is raised once all are made). So restoring a
+    CPU torch model costs no extra memory and about one copy of its bytes; a Keras or
+    GPU model holds a copy of its old values while it is written. ``atomic=False`` takes
+    no backups at all: a failure part-way leaves the tensors before it written. The
+    vector is read in place (no copy) unless it shares memory with the model.
 
     >>> weights = {"kernel": np.ones((2, 3))}
     >>> vector, layout = flatten(weights)
@@ -100,20 +121,80 @@ def restore(
     >>> float(weights["kernel"].sum())
     0.0
     """
-    handles = check_fits(model, layout)
+    tensors = _fitting_tensors(model, layout)
     vector = checked_vector(vector, layout)
-    check_values(vector, layout, reject_nonfinite=reject_nonfinite)
-    _write_all(handles, _cut(vector, layout))
+    if _shares_memory(vector, tensors.handles):
+        vector = vector.copy()  # writing one tensor would change what the next one reads
+    sources = _sources(vector, layout, reject_nonfinite)
+    write_all(list(zip(tensors.handles, sources, strict=True)), atomic=atomic)
 
 
 def check_fits(model: Any, layout: Layout) -> list[TensorHandle]:
     """Raise :class:`LayoutError` unless ``layout`` describes ``model``; return its tensors."""
+    return _fitting_tensors(model, layout).handles
+
+
+def _fitting_tensors(model: Any, layout: Layout) -> ModelTensors:
     _check_is_layout(layout)
-    framework, handles = handles_for(model, layout.include)
-    expected = _layout_of(handles, framework, layout.include, layout.order, layout.dtype)
+    tensors = model_tensors(model, layout.include)
+    expected = _model_layout(tensors, layout.include, layout.order, layout.dtype)
     if expected.fingerprint != layout.fingerprint:
         raise LayoutError(_explain_mismatch(expected, layout))
-    return handles
+    return tensors
+
+
+def _model_layout(
+    tensors: ModelTensors, include: Include, order: Order, dtype: str | np.dtype | None
+) -> Layout:
+    """The layout of the model's tensors, made once per structure (kept in their memo)."""
+    memo_key = ("layout", include, order, None if dtype is None else str(dtype))
+    layout = tensors.memo.get(memo_key)
+    if layout is None:
+        layout = _layout_of(tensors.handles, tensors.framework, include, order, dtype)
+        tensors.memo[memo_key] = layout
+    return layout
+
+
+def _shares_memory(vector: np.ndarray, handles: list[TensorHandle]) -> bool:
+    if vector.size == 0:
+        return False
+    low = vector.__array_interface__["data"][0]
+    span = (vector.size - 1) * vector.strides[0]
+    low, high = min(low, low + span), max(low, low + span) + vector.itemsize
+    return any(
+        handle.host_bytes is not None and handle.host_bytes[0] < high and low < handle.host_bytes[1]
+        for handle in handles
+    )
+
+
+def _sources(vector: np.ndarray, layout: Layout, reject_nonfinite: bool) -> list[np.ndarray]:
+    """What to write into each tensor, shaped like it, after checking every value.
+
+    A slice that casts into its tensor without loss is a view of the vector (no copy);
+    an integer or narrower float tensor's values are converted as it will hold them.
+    """
+    spans = layout.memo.get("spans")
+    if spans is None:
+        spans = layout.memo["spans"] = [
+            (entry, entry.offset, entry.offset + entry.size, entry.shape) for entry in layout
+        ]
+    order = layout.order
+    if not reject_nonfinite and _all_exact(layout):  # no value to check, no cast to make
+        return [vector[start:stop].reshape(shape, order=order) for _, start, stop, shape in spans]
+    return [
+        _checked_slice(entry, vector[start:stop], reject_nonfinite).reshape(shape, order=order)
+        for entry, start, stop, shape in spans
+    ]
+
+
+def _all_exact(layout: Layout) -> bool:
+    exact = layout.memo.get("all exact")
+    if exact is None:
+        vector_dtype = np.dtype(layout.dtype)
+        exact = layout.memo["all exact"] = all(
+            _cast_mode(vector_dtype, entry.dtype) == "exact" for entry in layout
+        )
+    return exact
 
 
 def checked_vector(vector: Any, layout: Layout) -> np.ndarray:
@@ -144,16 +225,43 @@ def check_values(vector: np.ndarray, layout: Layout, *, reject_nonfinite: bool =
     """
     for entry in layout:
         values = vector[entry.offset : entry.offset + entry.size]  # a view
-        target = _numpy_dtype(entry.dtype)
-        if target.kind in "biu":
-            _check_integral(entry, values, target)
-        elif _narrows(values.dtype, entry.dtype):
-            stored = _as_stored(values, entry.dtype)
-            if reject_nonfinite:
-                _check_finite(entry, stored, values)
-            _warn_if_rounded(entry, values, stored)
-        elif reject_nonfinite:
+        _checked_slice(entry, values, reject_nonfinite)
+
+
+def _checked_slice(entry: TensorEntry, values: np.ndarray, reject_nonfinite: bool) -> np.ndarray:
+    """Check one tensor's slice; return it as the tensor will hold it (the slice itself,
+    not a copy, where the tensor's dtype holds every value of the vector's)."""
+    mode = _cast_mode(values.dtype, entry.dtype)
+    if mode == "exact":
+        if reject_nonfinite:
             _check_finite(entry, values, values)
+        return values
+    if mode == "integral":
+        target = _numpy_dtype(entry.dtype)
+        _check_integral(entry, values, target)
+        return values.astype(target)
+    stored = _as_stored(values, entry.dtype)
+    if reject_nonfinite:
+        _check_finite(entry, stored, values)
+    _warn_if_rounded(entry, values, stored)
+    return stored
+
+
+_CAST_MODES: dict[tuple[np.dtype, str], str] = {}
+
+
+def _cast_mode(vector_dtype: np.dtype, tensor_dtype: str) -> str:
+    """ "integral" (whole numbers in range), "narrowing" (a float that may round) or "exact"."""
+    mode = _CAST_MODES.get((vector_dtype, tensor_dtype))
+    if mode is None:
+        if _numpy_dtype(tensor_dtype).kind in "biu":
+            mode = "integral"
+        elif _narrows(vector_dtype, tensor_dtype):
+            mode = "narrowing"
+        else:
+            mode = "exact"
+        _CAST_MODES[(vector_dtype, tensor_dtype)] = mode
+    return mode
 
 
 def _check_is_layout(layout: Any) -> None:
@@ -334,8 +442,3 @@ def _explain_mismatch(expected: Layout, got: Layout) -> str:
         f"{intro}: expected {len(expected)} tensors ({expected.size:,} values), "
         f"got {len(got)} ({got.size:,} values) in the layout"
     )
-
-
-def _write_all(handles: list[TensorHandle], arrays: dict[str, np.ndarray]) -> None:
-    # By position, not by name: names are labels (a Keras twin has other layer names).
-    write_all(list(zip(handles, arrays.values(), strict=True)))

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from math import prod
 from numbers import Integral
 from typing import Any, Literal, get_args
@@ -171,7 +172,12 @@ class Layout:
         """Tensor names in vector order."""
         return [entry.name for entry in self.entries]
 
-    @property
+    @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Scratch space for what is derived from this layout alone (it cannot change)."""
+        return {}
+
+    @cached_property  # a Layout cannot change, so neither can its fingerprint
     def fingerprint(self) -> str:
         """A short hash of the model structure: each tensor's shape, dtype and trainability.
 

@@ -221,6 +221,39 @@ def test_failed_write_puts_back_what_was_written():
     assert digest(model) == before
 
 
+def test_ctrl_c_among_writes_that_cannot_fail_finishes_them_first(monkeypatch):
+    import os
+    import signal
+
+    import helpers.adapters
+
+    model = small_model() | {"extra": np.zeros(4, np.float32)}
+    vector, layout = helpers.flatten(model)
+    real_copyto, calls = np.copyto, []
+
+    def interrupted_copyto(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between two writes
+        return real_copyto(*args, **kwargs)
+
+    monkeypatch.setattr(helpers.adapters.np, "copyto", interrupted_copyto)
+    with pytest.raises(KeyboardInterrupt):
+        helpers.restore(model, vector + 1, layout)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(helpers.flatten(model)[0], vector + 1)  # all written
+
+
+def test_a_vector_that_overlaps_the_arrays_is_read_before_they_are_written():
+    memory = np.arange(6.0)
+    model = {"first": memory[:3], "second": memory[3:]}
+    _, layout = helpers.flatten(model)
+    backwards = memory[::-1]  # the same memory, read the other way
+    wanted = backwards.copy()
+    helpers.restore(model, backwards, layout)
+    np.testing.assert_array_equal(memory, wanted)
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

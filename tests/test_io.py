@@ -233,3 +233,116 @@ def test_a_directory_named_like_a_vector_file_is_reported_as_one(tmp_path):
     (tmp_path / "weights.npz").mkdir()
     with pytest.raises(IsADirectoryError, match=r"weights.npz: is a directory, expected a file"):
         helpers.load(tmp_path / "weights.npz")
+
+
+@pytest.mark.parametrize(
+    "make_file",
+    [
+        _npy_named_npz,
+        _empty_npz,
+        _truncated(".npz"),
+        _crc_damaged_npz,
+        _text(".npz"),
+        _empty_file(".npz"),
+        _truncated(".safetensors"),
+        _huge_safetensors_header,
+        _text(".safetensors"),
+        _empty_file(".safetensors"),
+        _non_json_layout_npz,
+        _non_json_layout_safetensors,
+        _layout_not_a_string_npz,
+        _flipped_value_safetensors,
+        _no_crc_safetensors,
+        _edited_order_npz,
+    ],
+)
+def test_a_damaged_file_is_refused_when_memory_mapped_too(tmp_path, make_file):
+    path = make_file(tmp_path)
+    with pytest.raises(LayoutError, match=rf"^{path.name}: "):
+        helpers.load(path, mmap=True)
+
+
+def torch_model():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 3, 3),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.Flatten(),
+        torch.nn.Linear(12, 2),
+    )
+    net(torch.randn(4, 2, 4, 4))  # batch-norm statistics, and an int64 counter
+    net[3].weight.data = net[3].weight.data.t().contiguous().t()  # a transposed parameter
+    return net
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+@pytest.mark.parametrize(
+    ("include", "order", "dtype"),
+    [
+        ("trainable", "C", None),
+        ("all", "F", None),
+        ("all", "C", "float64"),
+        ("all", "C", "float16"),
+    ],
+)
+@pytest.mark.parametrize("make_model", [model, torch_model], ids=["numpy", "torch"])
+def test_saving_a_model_streams_the_same_file_as_saving_its_vector(
+    tmp_path, suffix, include, order, dtype, make_model
+):
+    net = make_model()
+    vector, layout = helpers.flatten(net, include=include, order=order, dtype=dtype)
+    from_vector = helpers.save(tmp_path / f"vector{suffix}", vector, layout)
+    streamed = helpers.save(
+        tmp_path / f"model{suffix}", model=net, include=include, order=order, dtype=dtype
+    )
+    if suffix == ".npz":
+        import zipfile
+
+        with zipfile.ZipFile(from_vector) as first, zipfile.ZipFile(streamed) as second:
+            assert first.namelist() == second.namelist()
+            for name in first.namelist():
+                assert first.read(name) == second.read(name)
+                assert first.getinfo(name).compress_type == second.getinfo(name).compress_type
+    else:  # safetensors writes its metadata keys in any order; the data must be identical
+        first, second = from_vector.read_bytes(), streamed.read_bytes()
+        assert len(first) == len(second)
+        assert first[-vector.nbytes :] == second[-vector.nbytes :]
+    for path in (from_vector, streamed):
+        for mmap in (False, True):
+            loaded, loaded_layout = helpers.load(path, model=net, mmap=mmap)
+            assert loaded_layout == layout
+            assert loaded.dtype == vector.dtype
+            np.testing.assert_array_equal(loaded, vector, strict=False)
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".safetensors"])
+def test_a_memory_mapped_vector_is_read_only_and_restores(tmp_path, suffix):
+    weights = model()
+    vector, layout = helpers.flatten(weights)
+    path = helpers.save(tmp_path / f"weights{suffix}", vector * 2, layout)
+    mapped, mapped_layout = helpers.load(path, mmap=True)
+    assert not mapped.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        mapped[0] = 1.0
+    helpers.restore(weights, mapped, mapped_layout)
+    np.testing.assert_array_equal(helpers.flatten(weights)[0], vector * 2)
+
+
+def test_a_compressed_npz_cannot_be_memory_mapped(tmp_path):
+    vector, layout = helpers.flatten(model())
+    path = tmp_path / "weights.npz"
+    np.savez_compressed(path, vector=vector, layout=np.array(layout.to_json()))
+    np.testing.assert_array_equal(helpers.load(path)[0], vector)
+    with pytest.raises(LayoutError, match=r"compressed .* load it with mmap=False"):
+        helpers.load(path, mmap=True)
+
+
+def test_save_takes_a_vector_and_layout_or_a_model(tmp_path):
+    vector, layout = helpers.flatten(model())
+    with pytest.raises(TypeError, match="not both"):
+        helpers.save(tmp_path / "w.npz", vector, layout, model=model())
+    with pytest.raises(TypeError, match="expected a vector and its layout, or model="):
+        helpers.save(tmp_path / "w.npz", vector)
+    with pytest.raises(ValueError, match=r"w.pt: expected a name ending in"):
+        helpers.save(tmp_path / "w.pt", model=model())

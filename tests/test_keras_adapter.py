@@ -356,18 +356,24 @@ def test_nonfinite_is_refused_when_asked(mixed) -> None:
 
 
 def test_failure_part_way_through_writing_rolls_back(mixed) -> None:
+    from helpers.adapters import keras_adapter
+
     model, vector, layout, digest = mixed
-    real_assign = type(model.weights[0]).assign
     calls = {"n": 0}
 
-    def flaky_assign(variable, value):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise RuntimeError("device lost")
-        return real_assign(variable, value)
+    def flaky(real):  # Keras's assign, or the TensorFlow op it ends in (called directly)
+        def write(*args):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                raise RuntimeError("device lost")
+            return real(*args)
 
+        return write
+
+    variable_class = type(model.weights[0])
     with (
-        mock.patch.object(type(model.weights[0]), "assign", flaky_assign),
+        mock.patch.object(variable_class, "assign", flaky(variable_class.assign)),
+        mock.patch.object(keras_adapter, "_assign_directly", flaky(keras_adapter._assign_directly)),
         pytest.raises(RuntimeError, match="device lost"),
     ):
         helpers.restore(model, np.zeros_like(vector), layout)

@@ -247,11 +247,11 @@ def test_a_failed_write_puts_back_every_unit_already_written() -> None:
     fit, _, _ = fit_network("default")
     vector, layout = helpers.flatten(fit)
     before = snapshot(fit)
-    framework, handles = helpers._core.handles_for(fit, "trainable")
+    framework, handles = helpers.adapters.handles_for(fit, "trainable")
     arrays = helpers.unflatten(vector * 2, layout)
     arrays["o1"] = arrays["o1"][:-1]  # the sixth unit's write fails
     with pytest.raises(LayoutError, match="tensor 'o1': expected shape"):
-        helpers._core._write_all(handles, arrays)
+        helpers.adapters.write_all(list(zip(handles, arrays.values(), strict=True)))
     assert snapshot(fit) == before
 
 

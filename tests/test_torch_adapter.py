@@ -412,25 +412,171 @@ def test_every_error_leaves_the_model_unchanged(make_bad_input, message):
     assert identities(model) == kept
 
 
-def test_a_write_that_fails_part_way_is_undone(monkeypatch):
-    from helpers.adapters import torch_adapter
+class FlakyParameter(nn.Parameter):
+    """A parameter subclass (so its writes count as fallible) whose copy_ can fail."""
 
-    model = make("batchnorm")
+    copies: list[int] = []
+    fail_on_copy: int | None = None
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func is torch.Tensor.copy_:
+            cls.copies.append(1)
+            if len(cls.copies) == cls.fail_on_copy:
+                raise RuntimeError("simulated failure while writing")
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def with_flaky_parameters(model: nn.Module, names: list[str]) -> nn.Module:
+    for name in names:
+        owner, _, attribute = name.rpartition(".")
+        module = model.get_submodule(owner)
+        setattr(module, attribute, FlakyParameter(getattr(module, attribute).detach().clone()))
+    FlakyParameter.copies, FlakyParameter.fail_on_copy = [], None
+    return model
+
+
+def test_a_write_that_fails_part_way_is_undone():
+    # The fallible writes (here: into a tensor subclass) go first, each backed up; the
+    # plain CPU tensors, whose copy_ cannot fail, follow only if all of those succeeded.
+    model = with_flaky_parameters(make("batchnorm"), ["0.weight", "0.bias", "3.weight"])
     vector, layout = helpers.flatten(model, include="all")
-    before = digest(model)
-    real, calls = torch_adapter.torch.from_numpy, []
-
-    def failing_third_time(array):
-        calls.append(1)
-        if len(calls) == 3:
-            raise RuntimeError("simulated failure while writing")
-        return real(array)
-
-    monkeypatch.setattr(torch_adapter.torch, "from_numpy", failing_third_time)
+    before, kept = digest(model), identities(model)
+    FlakyParameter.fail_on_copy = 3  # two writes made, the third fails
     with pytest.raises(RuntimeError, match="simulated failure"):
         helpers.restore(model, vector * 3, layout)
-    monkeypatch.undo()
     assert digest(model) == before
+    assert identities(model) == kept
+    FlakyParameter.fail_on_copy = None
+    helpers.restore(model, vector * 3, layout)
+    np.testing.assert_array_equal(helpers.flatten(model, include="all")[0], vector * 3)
+
+
+def test_without_atomic_a_failure_leaves_earlier_tensors_written():
+    model = with_flaky_parameters(make("linear"), ["0.weight", "0.bias"])
+    vector, layout = helpers.flatten(model)
+    FlakyParameter.fail_on_copy = 2
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        helpers.restore(model, vector * 3, layout, atomic=False)
+    after = helpers.flatten(model)[0]
+    first = layout["0.weight"]
+    np.testing.assert_array_equal(
+        after[: first.size], vector[: first.size] * 3
+    )  # written, no backup to put back
+    np.testing.assert_array_equal(after[first.size :], vector[first.size :])  # never reached
+
+
+def test_plain_cpu_tensors_are_written_without_a_backup(monkeypatch):
+    from helpers.adapters import TensorHandle
+
+    def no_backups(handle):
+        raise AssertionError(f"backed up {handle.name}")
+
+    monkeypatch.setattr(TensorHandle, "backup", no_backups)
+    model = make("batchnorm")
+    vector, layout = helpers.flatten(model, include="all")
+    helpers.restore(model, vector * 2, layout)
+    np.testing.assert_array_equal(helpers.flatten(model, include="all")[0], vector * 2)
+    flaky = with_flaky_parameters(make("linear"), ["0.bias"])
+    with pytest.raises(AssertionError, match="backed up 0.bias"):  # only the fallible one
+        helpers.restore(flaky, *helpers.flatten(flaky))
+
+
+def test_ctrl_c_during_a_fallible_write_puts_everything_back():
+    import os
+    import signal
+
+    class InterruptingParameter(nn.Parameter):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func is torch.Tensor.copy_ and not cls.sent:
+                cls.sent = True
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of restoring
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    InterruptingParameter.sent = False
+    model = make("linear")
+    model[0].bias = InterruptingParameter(model[0].bias.detach().clone())
+    vector, layout = helpers.flatten(model)
+    before = digest(model)
+    with pytest.raises(KeyboardInterrupt):
+        helpers.restore(model, vector + 1, layout)
+    assert digest(model) == before
+
+
+def test_a_vector_that_is_the_models_own_memory_is_read_before_it_is_overwritten():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    _, layout = helpers.flatten(model)
+    buffer = torch.arange(float(layout.size))
+    view = buffer.numpy()
+    # Make the parameters views into one buffer, in reverse: the vector aliases them.
+    with torch.no_grad():
+        offset = 0
+        for parameter in reversed(list(model.parameters())):
+            parameter.data = buffer[offset : offset + parameter.numel()].view(parameter.shape)
+            offset += parameter.numel()
+    wanted = view[::-1].copy()
+    helpers.restore(model, view[::-1], layout)
+    np.testing.assert_array_equal(helpers.flatten(model)[0], wanted)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "replace a parameter",
+        "reshape a parameter in place",
+        "swap a parameter's data",
+        "freeze a parameter",
+        "replace a module",
+        "change the dtype",
+    ],
+)
+def test_the_cached_structure_is_checked_on_every_call(change):
+    model = make("linear")
+    vector, layout = helpers.flatten(model)
+    helpers.restore(model, vector, layout)  # cached now
+    with torch.no_grad():
+        if change == "replace a parameter":
+            model[0].bias = nn.Parameter(torch.zeros(5))
+        elif change == "reshape a parameter in place":
+            model[0].bias.data = torch.zeros(4)  # same object, another shape
+        elif change == "swap a parameter's data":
+            model[0].bias.data = torch.zeros(5)  # same object and shape, other memory
+        elif change == "freeze a parameter":
+            model[0].bias.requires_grad_(False)
+        elif change == "replace a module":
+            model[2] = nn.Linear(5, 3, bias=False)
+        else:
+            model.double()
+    before = digest(model)
+    if change in ("reshape a parameter in place", "freeze a parameter", "change the dtype"):
+        with pytest.raises(LayoutError, match="does not fit this model"):
+            helpers.restore(model, vector.astype(layout.dtype), layout)
+        assert digest(model) == before
+        return
+    # Same structure: the restore must land in the model's current tensors.
+    helpers.restore(model, vector * 2, layout)
+    np.testing.assert_array_equal(helpers.flatten(model)[0], vector * 2)
+    current = dict(model.named_parameters())
+    np.testing.assert_array_equal(
+        current["0.bias"].detach().numpy(), (vector * 2)[layout["0.bias"].offset :][:5]
+    )
+
+
+def test_cached_handles_do_not_keep_a_dropped_tensor_alive():
+    import gc
+    import weakref
+
+    model = make("linear")
+    helpers.restore(model, *helpers.flatten(model))
+    old = weakref.ref(model[0].weight)
+    model[0].weight = nn.Parameter(torch.zeros(5, 6))
+    gc.collect()
+    assert old() is None
+    handle = helpers.adapters.handles_for(make("linear"), "trainable")[1][0]
+    gc.collect()  # its model is gone, and so is its tensor
+    with pytest.raises(LayoutError, match="'0.weight' no longer exists"):
+        handle.read()
 
 
 def test_unsupported_tensors_are_refused_with_their_name():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -1209,19 +1210,39 @@ def test_a_write_failing_part_way_puts_everything_back(direction, monkeypatch):
     source, target = ordered(keras_model, torch_model, direction)
     scramble(source)
     before = digest(target)
+    from helpers.adapters import keras_adapter, torch_adapter
+
+    calls = []
+
+    def failing_on_the_third_write(original):
+        def write(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("the disk is full")
+            return original(*args, **kwargs)
+
+        return write
+
     if direction == "keras->torch":
-        owner, method = torch.Tensor, "copy_"
-    else:
-        owner, method = type(keras_model.weights[0]), "assign"
-    original, calls = getattr(owner, method), []
-
-    def fail_on_the_third_write(self, *args, **kwargs):
-        calls.append(method)
-        if len(calls) == 3:
-            raise RuntimeError("the disk is full")
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(owner, method, fail_on_the_third_write)
+        # A copy_ into a CPU tensor cannot fail; one to a device can: pretend the target
+        # lives on one (its writes count as fallible), and make its third copy fail.
+        real_handle = torch_adapter._handle
+        monkeypatch.setattr(
+            torch_adapter,
+            "_handle",
+            lambda name, tensor: dataclasses.replace(real_handle(name, tensor), fallible=True),
+        )
+        monkeypatch.setattr(torch.Tensor, "copy_", failing_on_the_third_write(torch.Tensor.copy_))
+    else:  # Keras's assign, or the TensorFlow op it ends in, which restore calls directly
+        variable_class = type(keras_model.weights[0])
+        monkeypatch.setattr(
+            variable_class, "assign", failing_on_the_third_write(variable_class.assign)
+        )
+        monkeypatch.setattr(
+            keras_adapter,
+            "_assign_directly",
+            failing_on_the_third_write(keras_adapter._assign_directly),
+        )
     with pytest.raises(RuntimeError, match="the disk is full"):
         helpers.transfer(source, target)
     monkeypatch.undo()

@@ -3,13 +3,20 @@
 An adapter turns a model into a list of :class:`TensorHandle` objects: a name, the
 tensor's shape and dtype, and two callables that read it as a NumPy array and write a
 NumPy array back in place. The core in ``helpers._core`` does everything else.
+
+An adapter may also offer ``probe(model, include)``: a cheap look at the live tensors
+(their identities, shapes, dtypes, memory) from which :func:`model_tensors` decides
+whether the handles it built for this model last time still describe it, so that
+building them (and checking them: names, kinds, shared memory) is paid once per
+structure, not once per call.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,15 @@ class TensorHandle:
 
     ``kind`` is what the tensor is for (one of ``helpers._layout.KINDS``), as far as the
     adapter can tell; ``"unknown"`` when it cannot.
+
+    ``write`` takes an array of the tensor's shape, in any dtype that casts to the
+    tensor's without loss (the core checks the values first), and may keep no reference
+    to it. ``check_writable`` raises :class:`LayoutError` now if a write would be refused
+    (a read-only array, an inference tensor). ``fallible`` says whether a write may still
+    fail after that check passed (a device copy, a framework's assign); only those are
+    backed up, through ``snapshot`` (a copy that ``write`` takes back; by default a NumPy
+    copy of ``read()``). ``host_bytes`` is the range of host memory the tensor's elements
+    occupy, where a vector could alias them (None where it cannot).
     """
 
     name: str
@@ -31,15 +47,29 @@ class TensorHandle:
     dtype: str
     trainable: bool
     read: Callable[[], np.ndarray]
-    write: Callable[[np.ndarray], None]
+    write: Callable[[Any], None]
     kind: str = "unknown"
+    fallible: bool = True
+    check_writable: Callable[[], None] = field(default=lambda: None, repr=False)
+    snapshot: Callable[[], Any] | None = field(default=None, repr=False)
+    host_bytes: tuple[int, int] | None = None
+
+    def backup(self) -> Any:
+        """A copy of the tensor's values that :attr:`write` can put back."""
+        return self.snapshot() if self.snapshot is not None else np.array(self.read(), copy=True)
 
 
-def write_all(plan: list[tuple[TensorHandle, np.ndarray]]) -> None:
-    """Write each array through its handle; if a write fails, put back all that were touched.
+def write_all(plan: list[tuple[TensorHandle, Any]], *, atomic: bool = True) -> None:
+    """Write each array through its handle, all or nothing.
 
-    Every array's shape is checked against its handle before anything is written (a write
-    must never broadcast or reshape): this is the one shape check of every writer.
+    First every array's shape is checked against its handle (a write must never
+    broadcast or reshape: this is the one shape check of every writer) and every handle's
+    ``check_writable`` runs; nothing is written unless all pass. Then the writes that can
+    fail (``handle.fallible``) go first, each tensor backed up just before, and if one
+    fails all that were touched are put back; the writes that cannot fail follow. A
+    KeyboardInterrupt (Ctrl-C) among those finishes them before it is raised, so it cannot
+    leave the model half-written either. ``atomic=False`` takes no backups: a failure
+    leaves earlier tensors written.
 
     >>> weights = {"bias": np.zeros(2)}
     >>> write_all([(handles_for(weights, "all")[1][0], np.ones(2))])
@@ -47,21 +77,54 @@ def write_all(plan: list[tuple[TensorHandle, np.ndarray]]) -> None:
     [1.0, 1.0]
     """
     for handle, array in plan:
-        if np.shape(array) != tuple(handle.shape):
+        if tuple(np.shape(array)) != tuple(handle.shape):
             raise LayoutError(
                 f"tensor {handle.name!r}: expected shape {tuple(handle.shape)}, "
-                f"got {np.shape(array)}"
+                f"got {tuple(np.shape(array))}"
             )
-    backups = [np.array(handle.read(), copy=True) for handle, _ in plan]
-    touched = 0
+    for handle, _ in plan:
+        handle.check_writable()
+    fallible = [(handle, array) for handle, array in plan if handle.fallible]
+    certain = [(handle, array) for handle, array in plan if not handle.fallible]
+    if not atomic:
+        for handle, array in fallible + certain:
+            handle.write(array)
+        return
+    progress = {"fallible done": False, "certain written": 0}
+    try:
+        _write_or_put_back(fallible, progress)
+        for handle, array in certain:
+            handle.write(array)
+            progress["certain written"] += 1
+    except KeyboardInterrupt:
+        if progress["fallible done"]:  # too late to go back: go forward
+            _finish(certain, progress)
+        raise
+
+
+def _write_or_put_back(plan: list[tuple[TensorHandle, Any]], progress: dict[str, Any]) -> None:
+    backups: list[Any] = []
     try:
         for handle, array in plan:
-            touched += 1
+            backups.append(handle.backup())
             handle.write(array)
+        progress["fallible done"] = True
     except BaseException:
-        for (handle, _), backup in zip(plan[:touched], backups, strict=False):
-            handle.write(backup)
+        if not progress["fallible done"]:
+            for (handle, _), backup in zip(plan, backups, strict=False):
+                handle.write(backup)
         raise
+
+
+def _finish(certain: list[tuple[TensorHandle, Any]], progress: dict[str, Any]) -> None:
+    """Make the writes that cannot fail, after a Ctrl-C: writing one twice is harmless."""
+    while progress["certain written"] < len(certain):
+        try:
+            handle, array = certain[progress["certain written"]]
+            handle.write(array)
+            progress["certain written"] += 1
+        except KeyboardInterrupt:
+            continue
 
 
 # (framework name, module prefix of a base class, adapter module)
@@ -93,12 +156,85 @@ def framework_of(model: Any) -> str:
 
 def handles_for(model: Any, include: Include) -> tuple[str, list[TensorHandle]]:
     """Return the model's framework name and its tensors as handles, in vector order."""
+    tensors = model_tensors(model, include)
+    return tensors.framework, tensors.handles
+
+
+@dataclass
+class ModelTensors:
+    """A model's tensors as handles, and a memo for what depends only on them.
+
+    The memo (the core keeps the model's layouts there) lives as long as the handles:
+    it is dropped with them when the model's structure changes.
+    """
+
+    framework: str
+    handles: list[TensorHandle]
+    memo: dict[Hashable, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Cached:
+    key: Hashable  # shapes, dtypes, strides, memory, trainability, names, as probed
+    referents: list[weakref.ref]  # the probed objects themselves, without keeping them alive
+    tensors: ModelTensors
+
+
+# id(model) -> (a weak reference to the model, {include: _Cached}); an entry goes when
+# its model is collected. Keyed by identity: a model's own __eq__/__hash__ is never asked.
+_CACHE: dict[int, tuple[weakref.ref, dict[str, _Cached]]] = {}
+
+
+def model_tensors(model: Any, include: Include) -> ModelTensors:
+    """The model's tensors as handles, reused from the last call while they still fit.
+
+    Reuse needs the adapter's probe to give the same key (every tensor's shape, dtype,
+    strides, memory address, trainability and name) and the very same tensor objects;
+    a tensor replaced, resized, moved or frozen makes new handles.
+
+    >>> model_tensors({"bias": np.zeros(2)}, "all").handles[0].shape
+    (2,)
+    """
     framework = framework_of(model)
     if framework == "numpy":
-        return framework, _array_handles(model)
+        return ModelTensors(framework, _array_handles(model))
+    adapter = _adapter(framework)
+    probe = getattr(adapter, "probe", None)
+    probed = probe(model, include) if probe is not None else None
+    if probed is None:  # nothing cheap to compare: build afresh
+        return ModelTensors(framework, adapter.handles(model, include))
+    key, objects = probed
+    per_include = _cache_of(model)
+    cached = per_include.get(include) if per_include is not None else None
+    if (
+        cached is not None
+        and cached.key == key
+        and len(cached.referents) == len(objects)
+        and all(ref() is obj for ref, obj in zip(cached.referents, objects, strict=True))
+    ):
+        return cached.tensors
+    tensors = ModelTensors(framework, adapter.handles(model, include))
+    if per_include is not None:
+        per_include[include] = _Cached(key, [weakref.ref(obj) for obj in objects], tensors)
+    return tensors
+
+
+def _adapter(framework: str) -> Any:
     module_name = next(module for name, _, module in _ADAPTERS if name == framework)
-    adapter = importlib.import_module(module_name)
-    return framework, adapter.handles(model, include)
+    return importlib.import_module(module_name)
+
+
+def _cache_of(model: Any) -> dict[str, _Cached] | None:
+    key = id(model)
+    entry = _CACHE.get(key)
+    if entry is not None and entry[0]() is model:
+        return entry[1]
+    try:
+        reference = weakref.ref(model, lambda _, key=key: _CACHE.pop(key, None))
+    except TypeError:  # not weakly referenceable: no caching
+        return None
+    _CACHE[key] = (reference, {})
+    return _CACHE[key][1]
 
 
 def _array_handles(arrays: Mapping[str, np.ndarray]) -> list[TensorHandle]:
@@ -135,6 +271,9 @@ def _array_handles(arrays: Mapping[str, np.ndarray]) -> list[TensorHandle]:
                 trainable=True,
                 read=lambda array=array: array,
                 write=lambda values, name=name, array=array: _write_array(name, array, values),
+                fallible=False,
+                check_writable=lambda name=name, array=array: check_writable_array(name, array),
+                host_bytes=byte_bounds(array),
             )
         )
     regions = [(h.name, *byte_bounds(arrays[h.name]), arrays[h.name]) for h in handles]
@@ -144,7 +283,8 @@ def _array_handles(arrays: Mapping[str, np.ndarray]) -> list[TensorHandle]:
 
 def _write_array(name: str, array: np.ndarray, values: np.ndarray) -> None:
     check_writable_array(name, array)
-    np.copyto(array, values)
+    # The core checked the values (whole numbers for an integer array), so no cast loses.
+    np.copyto(array, values, casting="unsafe")
 
 
 def check_writable_array(name: str, array: np.ndarray) -> None:

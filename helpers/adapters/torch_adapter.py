@@ -14,6 +14,9 @@ statistics; anything else, a custom module's parameters included, is ``"unknown"
 from __future__ import annotations
 
 import sys
+import warnings
+import weakref
+from collections.abc import Hashable
 from dataclasses import replace
 
 import numpy as np
@@ -69,6 +72,37 @@ _SUPPORTED = {
     torch.uint8,
     torch.bool,
 }
+
+
+def probe(model: torch.nn.Module, include: Include) -> tuple[Hashable, list[torch.Tensor]] | None:
+    """What the handles depend on, cheaply: each selected tensor's name, class, memory,
+    shape, strides, dtype, device and trainability, and the modules (their classes give
+    the kinds). None for a sharded model, whose state_dict() re-registers its DTensors."""
+    named = model.state_dict(keep_vars=True)
+    tensors = [
+        tensor
+        for tensor in named.values()
+        if include == "all" or (isinstance(tensor, torch.nn.Parameter) and tensor.requires_grad)
+    ]
+    if _holds_dtensors([("", tensor) for tensor in tensors if isinstance(tensor, torch.Tensor)]):
+        return None
+    try:
+        key = tuple(
+            (
+                type(tensor),
+                tensor.data_ptr(),
+                tensor.shape,
+                tensor.stride(),
+                tensor.dtype,
+                tensor.device,
+                tensor.requires_grad,
+            )
+            for tensor in tensors
+        )
+    except Exception:  # not a tensor, or one without storage (lazy, meta): handles() says
+        return None
+    modules = list(model.modules())
+    return (tuple(named), key), [*tensors, *modules]
 
 
 def handles(model: torch.nn.Module, include: Include) -> list[TensorHandle]:
@@ -192,14 +226,20 @@ def _has_extra_state(model: torch.nn.Module, name: str) -> bool:
     return type(owner).get_extra_state is not torch.nn.Module.get_extra_state
 
 
-def _check_writable(name: str, tensor: torch.Tensor) -> None:
-    """Refuse, naming the tensor, one that ``copy_`` cannot write in place."""
+def _check_writable(name: str, tensor: torch.Tensor, overlapping: bool | None = None) -> None:
+    """Refuse, naming the tensor, one that ``copy_`` cannot write in place.
+
+    ``overlapping``: whether its elements overlap, if already known (it depends only on
+    the shape and strides).
+    """
     if tensor.is_inference() and not torch.is_inference_mode_enabled():
         raise LayoutError(
             f"tensor {name!r} is an inference tensor (made under torch.inference_mode()) and "
             "cannot be written in place: build or clone the model outside inference mode"
         )
-    if may_overlap_itself(tuple(tensor.shape), tensor.stride(), 1):
+    if overlapping is None:
+        overlapping = may_overlap_itself(tuple(tensor.shape), tensor.stride(), 1)
+    if overlapping:
         raise LayoutError(
             f"tensor {name!r}: several elements share one memory location (strides "
             f"{tensor.stride()}, e.g. an expand()ed tensor); give it its own memory with "
@@ -251,24 +291,60 @@ def _read(tensor: torch.Tensor) -> np.ndarray:
 
 def _handle(name: str, tensor: torch.Tensor) -> TensorHandle:
     shape = tuple(tensor.shape)
+    # A weak reference: handles are cached per model, and must not keep a tensor the
+    # model has dropped alive (nor write into it: that raises instead).
+    reference = weakref.ref(tensor)
 
-    def write(values: np.ndarray) -> None:
-        _check_writable(name, tensor)
-        values = np.asarray(values)
-        if values.shape != shape:  # copy_ would broadcast; never let it
+    def live() -> torch.Tensor:
+        current = reference()
+        if current is None:
+            raise LayoutError(f"tensor {name!r} no longer exists: the model let go of it")
+        return current
+
+    overlapping = may_overlap_itself(shape, tensor.stride(), 1)
+    plain_cpu = type(tensor) in (torch.Tensor, torch.nn.Parameter) and tensor.device.type == "cpu"
+
+    def write(values: np.ndarray | torch.Tensor) -> None:
+        target = live()
+        _check_writable(name, target, overlapping)
+        if tuple(values.shape) != shape:  # copy_ would broadcast; never let it
             raise LayoutError(f"tensor {name!r}: expected shape {shape}, got {values.shape}")
-        # reshape keeps 0-d arrays 0-d (np.ascontiguousarray would make them 1-d).
-        source = torch.from_numpy(np.array(values, order="C", copy=True).reshape(shape))
+        source = values if isinstance(values, torch.Tensor) else _as_source(np.asarray(values))
         # copy_ writes in logical order into the existing storage: the tensor keeps its
         # id, data_ptr, dtype (it casts), device, strides and requires_grad.
-        with torch.no_grad():
-            tensor.copy_(source)
+        if plain_cpu:  # a detached alias: same storage and version counter, no autograd
+            target.detach().copy_(source)
+        else:  # a subclass sees its own copy_
+            with torch.no_grad():
+                target.copy_(source)
 
     return TensorHandle(
         name=name,
         shape=shape,
         dtype=_dtype_name(tensor),
         trainable=_is_trainable(tensor),
-        read=lambda: _read(tensor),
+        read=lambda: _read(live()),
         write=write,
+        # A checked copy_ within host memory cannot fail; one to a device, or into a
+        # subclass that may do anything, can.
+        fallible=not plain_cpu,
+        check_writable=lambda: _check_writable(name, live(), overlapping),
+        snapshot=lambda: live().detach().clone(),
+        host_bytes=_byte_range(tensor) if tensor.device.type == "cpu" else None,
     )
+
+
+def _as_source(values: np.ndarray) -> torch.Tensor:
+    """The array as a tensor, without a copy where torch can view it."""
+    if not values.flags.writeable:
+        with warnings.catch_warnings():  # read-only (a memory-mapped vector): copy_ only reads
+            warnings.simplefilter("ignore", UserWarning)
+            return _as_source_writable(values)
+    return _as_source_writable(values)
+
+
+def _as_source_writable(values: np.ndarray) -> torch.Tensor:
+    try:
+        return torch.from_numpy(values)
+    except (ValueError, TypeError):  # negative strides or a foreign byte order: copy
+        return torch.from_numpy(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("=")))
