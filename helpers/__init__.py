@@ -12,22 +12,29 @@ The public API fits on one screen:
 - ``restore(model, vector, layout, atomic=True)`` writes the vector back into the model,
   in place, all or nothing (about one copy of the model's bytes; see its docstring)
 - ``save(path, vector, layout)`` or ``save(path, model=model)`` (streamed, tensor by tensor)
-  / ``load(path, model=None, mmap=False)``: ``.npz`` or ``.safetensors``
+  / ``load(path, model=None, mmap=False)`` (``mmap=True`` maps the vector read-only from
+  the file): ``.npz`` or ``.safetensors``
 - ``transfer(source_model, target_model)`` copies weights Keras <-> PyTorch, nnet <-> PyTorch
 - ``functional(model, layout)`` → ``f(vector, inputs)``: the model evaluated at a vector (or a
   population of vectors, one per row) without writing into it; differentiable in PyTorch
 - ``flat_view(torch_model)`` → a :class:`FlatView` whose ``.vector`` *is* the weights
   (zero-copy: parameters become views into one buffer), with ``.layout``, ``.grad``, ``undo()``
 - ``Layout`` (with ``to_json`` / ``from_json`` and ``fingerprint``), ``LayoutError``;
-  each ``TensorEntry`` has a ``kind``: weight, bias, scale, shift, statistic, ...
+  each ``TensorEntry`` has a ``kind``: weight, bias, scale, shift, statistic, ...;
+  ``PrecisionWarning`` says which tensor a cast rounded
 - ``select(layout, kind=..., name=..., trainable=...)`` → a boolean mask over the vector
 - ``views(vector, layout)`` → ``{name: view}`` shaped like the tensors (writes go through)
 - ``norms(vector, layout, mask=None)`` → ``{name: norm}``
 - ``hold_mask(model, mask, layout, optimizer)`` keeps a torch model's masked weights at zero
-- ``helpers.data.load_mnist()`` and ``helpers.nnet`` (R's nnet, ported; ``fit.criterion(x, y)``
-  and ``vmmin``, R's BFGS, for optimising its weight vector by other means)
+- ``helpers.data.load_mnist()`` (the bundled digits, or a file) and ``download_mnist(dir)``
+  (Keras' full set, checked by sha256)
+- ``helpers.nnet`` (R's nnet, ported; ``fit.criterion(x, y)`` and ``vmmin``, R's BFGS, for
+  optimising its weight vector by other means)
 - ``helpers.plots``: the lessons' figures (weight images, order walks, networks, gate blocks,
-  layout strips, histograms, curves, landscapes, tables); matplotlib loads when one draws
+  layout strips, histograms, curves, landscapes, tables, shard rows); matplotlib loads when
+  one draws
+- ``python -m helpers inspect FILE`` / ``diff A B``: the tensors of a weight file
+  (.safetensors, .pt, .keras, .npz), or where two differ, without running code from them
 
 Keras, PyTorch and scikit-learn are imported only when a model of theirs is passed in.
 """

@@ -13,6 +13,7 @@ Lines and points (runs, groups) use matplotlib's default colour cycle; a referen
 - ``draw_nnet(fit)``: an ``nnet`` network, each edge labelled with its index in ``fit.wts``
 - ``draw_gate_blocks(strips, hidden)``: the gate blocks along a recurrent kernel's gate axis
 - ``draw_layout_strips(layouts, zoom)``: vectors as strips of tensors, coloured by layer
+- ``layer_of(name)``: the layer a tensor name belongs to (the strips' colour groups)
 - ``along_line(alphas, series)``: values along a line through weight space, its ends marked
 - ``landscapes(axis_values, panels)``: 2-D loss slices as contour maps on one shared scale
 - ``digit_table(accuracies, baseline)``: per-digit accuracies, coloured by their change

@@ -1,6 +1,6 @@
-"""Lesson 11 (a flat view of the weights, and sharded models): its default run, and a cheap
-one with another seed, fewer and smaller steps, and no distributed run (section 7 starts
-three Python processes; tests/test_distributed.py runs the same machinery already)."""
+"""Lesson 11 (a flat view of the weights, sharded models, and big files): its default run,
+and a cheap one with another seed, fewer and smaller steps, and no distributed run (section 7
+starts three Python processes; tests/test_distributed.py runs the same machinery already)."""
 
 from __future__ import annotations
 
@@ -81,3 +81,23 @@ def test_fsdp2_run_gives_every_rank_the_unsharded_vector(run: LessonRun) -> None
         for name, (start, stop, total) in held.items():
             assert total == (10 if name.startswith("4.") else 50)
             assert (start, stop) == (first * total // 2, (first + 1) * total // 2), name
+
+
+def test_saving_from_the_model_writes_flattens_file_within_one_tensor(run: LessonRun) -> None:
+    r = run.results
+    assert r["save_model_equals_flatten"] == {".npz": True, ".safetensors": True}
+    assert r["save_model_below_largest_tensor"] is True
+    assert r["save_flatten_at_least_vector"] is True  # the bound tells the two ways apart
+
+
+def test_a_mapped_vector_is_read_only_checked_and_restores(run: LessonRun) -> None:
+    r = run.results
+    assert r["mapped"] == {
+        "memmap": True,
+        "owns_memory": False,
+        "writeable": False,
+        "write_refused": True,
+    }
+    assert r["load_mmap_below_largest_tensor"] is True and r["load_read_at_least_vector"] is True
+    assert r["compressed_npz_refused"] is True
+    assert r["restored_outputs"] == {"differed": True, "equal": True}
