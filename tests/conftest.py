@@ -58,7 +58,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter):
     terminalreporter.write_sep("=", "CPU time")
     terminalreporter.write_line(
         f"{own + children:.0f} CPU-s (user + sys): pytest {own:.0f} s, "
-        f"its child processes (notebook kernels, R, Sphinx, fresh interpreters) {children:.0f} s"
+        "its child processes (notebook kernels, R, Sphinx, Chromium, fresh interpreters) "
+        f"{children:.0f} s"
     )
 
 
