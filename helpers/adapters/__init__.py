@@ -136,6 +136,10 @@ _ADAPTERS = [
 ]
 
 
+# The framework of each model class seen (weakly: classes made on the fly may go).
+_FRAMEWORKS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
 def framework_of(model: Any) -> str:
     """Name the framework a model belongs to, without importing any framework.
 
@@ -144,9 +148,13 @@ def framework_of(model: Any) -> str:
     """
     if isinstance(model, Mapping):
         return "numpy"
+    framework = _FRAMEWORKS.get(type(model))
+    if framework is not None:
+        return framework
     modules = [cls.__module__ for cls in type(model).__mro__]
     for framework, prefix, _ in _ADAPTERS:
         if any(module == prefix or module.startswith(prefix + ".") for module in modules):
+            _FRAMEWORKS[type(model)] = framework
             return framework
     raise TypeError(
         f"no adapter for {type(model).__module__}.{type(model).__qualname__}; expected a Keras "
@@ -175,8 +183,9 @@ class ModelTensors:
 
 @dataclass
 class _Cached:
-    key: Hashable  # shapes, dtypes, strides, memory, trainability, names, as probed
-    referents: list[weakref.ref]  # the probed objects themselves, without keeping them alive
+    key: object  # shapes, dtypes, strides, memory, trainability, names, as probed
+    ids: list[int]  # id() of each probed object: all alive while this entry is cached
+    referents: list[weakref.ref]  # whose callbacks drop this entry once one of them dies
     tensors: ModelTensors
 
 
@@ -206,22 +215,42 @@ def model_tensors(model: Any, include: Include) -> ModelTensors:
     key, objects = probed
     per_include = _cache_of(model)
     cached = per_include.get(include) if per_include is not None else None
-    if (
-        cached is not None
-        and cached.key == key
-        and len(cached.referents) == len(objects)
-        and all(ref() is obj for ref, obj in zip(cached.referents, objects, strict=True))
-    ):
+    ids = list(map(id, objects))
+    # Equal ids are the same objects: none of the cached ones has died (that would have
+    # dropped the entry), so no other object can have been given one of their ids.
+    if cached is not None and cached.ids == ids and cached.key == key:
         return cached.tensors
     tensors = ModelTensors(framework, adapter.handles(model, include))
     if per_include is not None:
-        per_include[include] = _Cached(key, [weakref.ref(obj) for obj in objects], tensors)
+        per_include[include] = _cached(id(model), include, key, objects, tensors)
     return tensors
 
 
+def _cached(
+    model_key: int, include: str, key: object, objects: list[Any], tensors: ModelTensors
+) -> _Cached:
+    entry = _Cached(key, list(map(id, objects)), [], tensors)
+
+    def forget(_: weakref.ref) -> None:  # one of the probed objects is being collected
+        per_include = _CACHE.get(model_key, (None, {}))[1]
+        current = entry_reference()
+        if current is not None and per_include.get(include) is current:
+            del per_include[include]
+
+    entry_reference = weakref.ref(entry)  # a weak one: the entry must not keep itself
+    entry.referents = [weakref.ref(obj, forget) for obj in objects]
+    return entry
+
+
 def _adapter(framework: str) -> Any:
-    module_name = next(module for name, _, module in _ADAPTERS if name == framework)
-    return importlib.import_module(module_name)
+    adapter = _LOADED.get(framework)
+    if adapter is None:
+        module_name = next(module for name, _, module in _ADAPTERS if name == framework)
+        adapter = _LOADED[framework] = importlib.import_module(module_name)
+    return adapter
+
+
+_LOADED: dict[str, Any] = {}  # framework name -> its adapter module, once imported
 
 
 def _cache_of(model: Any) -> dict[str, _Cached] | None:
