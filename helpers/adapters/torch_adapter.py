@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import warnings
 import weakref
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +32,7 @@ from helpers.adapters import (
 
 _MODULE = torch.nn.Module
 _DTENSOR_MODULE = "torch.distributed.tensor"
+_BATCH_BYTES = 2**20  # up to here, one torch call for all tensors beats one per tensor
 _EXTRA_STATE_SUFFIX = "_extra_state"  # torch's state_dict key for get_extra_state()
 
 # Modules whose parameters named weight* / *_weight are weights and bias* / *_bias biases
@@ -137,8 +138,7 @@ def _visit(
         or module._state_dict_hooks
         or cls.state_dict is not _MODULE.state_dict
         or cls._save_to_state_dict is not _MODULE._save_to_state_dict
-        or getattr(cls, "get_extra_state", _MODULE.get_extra_state)
-        is not _MODULE.get_extra_state
+        or getattr(cls, "get_extra_state", _MODULE.get_extra_state) is not _MODULE.get_extra_state
         or "state_dict" in module.__dict__
         or "_save_to_state_dict" in module.__dict__
     ):
@@ -188,6 +188,89 @@ def handles(model: torch.nn.Module, include: Include) -> list[TensorHandle]:
         _tensors_share_memory,
     )
     return _with_kinds(model, selected, [_handle(name, tensor) for name, tensor in selected])
+
+
+def gatherer(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> Callable[[], np.ndarray] | None:
+    """One call that copies the handles' tensors, in order, into a new 1-D array, where
+    they are plain CPU tensors of one dtype NumPy holds and together small: torch then
+    concatenates them in C++, cheaper than reading each through NumPy. (A big model's
+    copy, not the per-tensor cost, dominates; NumPy's huge-page allocations copy faster.)
+    None where that does not hold, or torch lacks the function."""
+    flatten_dense = getattr(torch._utils, "_flatten_dense_tensors", None)
+    tensors = _plain_cpu_tensors(model, handles)
+    if (
+        flatten_dense is None
+        or not tensors
+        or sum(tensor.nbytes for tensor in tensors) > _BATCH_BYTES
+        or tensors[0].dtype == torch.bfloat16
+        or any(tensor.dtype != tensors[0].dtype for tensor in tensors)
+    ):
+        return None
+    live = _live_tensors(handles, [weakref.ref(tensor) for tensor in tensors])
+
+    def gather() -> np.ndarray:
+        with torch.no_grad():
+            return flatten_dense(live()).numpy()
+
+    return gather
+
+
+def scatterer(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> Callable[[list[np.ndarray]], None] | None:
+    """One call that writes each array into its handle's tensor (as each handle's
+    ``write`` would, after ``check_writable``), where all are plain CPU tensors and
+    together small; None otherwise, or where torch lacks ``_foreach_copy_``."""
+    foreach_copy = getattr(torch, "_foreach_copy_", None)
+    tensors = _plain_cpu_tensors(model, handles)
+    if (
+        foreach_copy is None
+        or not tensors
+        or sum(tensor.nbytes for tensor in tensors) > _BATCH_BYTES
+    ):
+        return None
+    live = _live_tensors(handles, [weakref.ref(tensor) for tensor in tensors])
+
+    def scatter(arrays: list[np.ndarray]) -> None:
+        sources = [_as_source(array) for array in arrays]
+        with torch.no_grad():  # copy_ into a leaf that requires grad, as no_grad allows
+            foreach_copy(live(), sources)
+
+    return scatter
+
+
+def _plain_cpu_tensors(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> list[torch.Tensor] | None:
+    """The handles' tensors, if every one is a plain tensor or parameter in host memory
+    (and no module customises its state_dict: FSDP's hooks, say)."""
+    plain = _plain_state_dict(model)
+    if plain is None:
+        return None
+    tensors = [plain[0].get(handle.name) for handle in handles]
+    if any(
+        type(tensor) not in (torch.Tensor, torch.nn.Parameter) or tensor.device.type != "cpu"
+        for tensor in tensors
+    ):
+        return None
+    return tensors
+
+
+def _live_tensors(
+    handles: list[TensorHandle], references: list[weakref.ref]
+) -> Callable[[], list[torch.Tensor]]:
+    def live() -> list[torch.Tensor]:
+        tensors = [reference() for reference in references]
+        for handle, tensor in zip(handles, tensors, strict=True):
+            if tensor is None:
+                raise LayoutError(
+                    f"tensor {handle.name!r} no longer exists: the model let go of it"
+                )
+        return tensors
+
+    return live
 
 
 def _with_kinds(
