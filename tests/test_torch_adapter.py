@@ -563,6 +563,69 @@ def test_the_cached_structure_is_checked_on_every_call(change):
     )
 
 
+def _drop_first_bias(module, state_dict, prefix, local_metadata):
+    del state_dict[prefix + "0.bias"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "register a buffer",
+        "make a buffer non-persistent",
+        "delete a parameter",
+        "register a state_dict hook",
+        "override state_dict on the instance",
+        "replace a buffer",
+    ],
+)
+def test_the_cached_structure_notices_what_changes_the_state_dict(change):
+    model = make("batchnorm")
+    vector, layout = helpers.flatten(model, include="all")
+    helpers.restore(model, vector, layout)  # cached now
+    if change == "register a buffer":
+        model[3].register_buffer("scale", torch.ones(2))
+    elif change == "make a buffer non-persistent":
+        model[1]._non_persistent_buffers_set.add("running_var")
+    elif change == "delete a parameter":
+        del model[3].bias
+    elif change == "register a state_dict hook":
+        model.register_state_dict_post_hook(_drop_first_bias)
+    elif change == "override state_dict on the instance":
+        full = model.state_dict
+        model.state_dict = lambda **kwargs: {
+            name: tensor for name, tensor in full(**kwargs).items() if name != "0.bias"
+        }
+    else:
+        model[1].running_mean = torch.zeros(5)
+    _, fresh = helpers.flatten(model, include="all")
+    assert fresh.names == list(model.state_dict(keep_vars=True))
+    if change == "replace a buffer":  # same structure: lands in the new buffer
+        helpers.restore(model, vector * 2, layout)
+        offset = layout["1.running_mean"].offset
+        np.testing.assert_array_equal(model[1].running_mean.numpy(), vector[offset:][:5] * 2)
+        return
+    before = digest(model)
+    with pytest.raises(LayoutError, match="does not fit this model"):
+        helpers.restore(model, vector, layout)
+    assert digest(model) == before
+
+
+def test_a_model_too_big_for_one_batched_call_flattens_and_restores_the_same():
+    # Above 1 MiB of weights the tensors are read and written one by one.
+    model = nn.Sequential(nn.Linear(600, 600), nn.Linear(600, 3))
+    vector, layout = helpers.flatten(model)
+    reference = nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    np.testing.assert_array_equal(vector, reference)
+    small = make("linear")
+    small_vector, small_layout = helpers.flatten(small)
+    for net, values, net_layout in ((model, vector, layout), (small, small_vector, small_layout)):
+        versions = [parameter._version for parameter in net.parameters()]
+        helpers.restore(net, values * 3, net_layout)
+        np.testing.assert_array_equal(helpers.flatten(net)[0], values * 3)
+        # In place, as autograd must see it: every parameter's version counter moved on.
+        assert all(p._version > v for p, v in zip(net.parameters(), versions, strict=True))
+
+
 def test_cached_handles_do_not_keep_a_dropped_tensor_alive():
     import gc
     import weakref

@@ -59,7 +59,12 @@ class TensorHandle:
         return self.snapshot() if self.snapshot is not None else np.array(self.read(), copy=True)
 
 
-def write_all(plan: list[tuple[TensorHandle, Any]], *, atomic: bool = True) -> None:
+def write_all(
+    plan: list[tuple[TensorHandle, Any]],
+    *,
+    atomic: bool = True,
+    scatter: Callable[[list[Any]], None] | None = None,
+) -> None:
     """Write each array through its handle, all or nothing.
 
     First every array's shape is checked against its handle (a write must never
@@ -69,7 +74,9 @@ def write_all(plan: list[tuple[TensorHandle, Any]], *, atomic: bool = True) -> N
     fails all that were touched are put back; the writes that cannot fail follow. A
     KeyboardInterrupt (Ctrl-C) among those finishes them before it is raised, so it cannot
     leave the model half-written either. ``atomic=False`` takes no backups: a failure
-    leaves earlier tensors written.
+    leaves earlier tensors written. ``scatter``, if given, writes all of the plan's
+    arrays at once (its handles, in order, all infallible: ``ModelTensors.scatter``);
+    being one call, nothing can stop it half-way.
 
     >>> weights = {"bias": np.zeros(2)}
     >>> write_all([(handles_for(weights, "all")[1][0], np.ones(2))])
@@ -77,13 +84,17 @@ def write_all(plan: list[tuple[TensorHandle, Any]], *, atomic: bool = True) -> N
     [1.0, 1.0]
     """
     for handle, array in plan:
-        if tuple(np.shape(array)) != tuple(handle.shape):
+        shape = array.shape if isinstance(array, np.ndarray) else tuple(np.shape(array))
+        if shape != tuple(handle.shape):
             raise LayoutError(
                 f"tensor {handle.name!r}: expected shape {tuple(handle.shape)}, "
                 f"got {tuple(np.shape(array))}"
             )
     for handle, _ in plan:
         handle.check_writable()
+    if scatter is not None:
+        scatter([array for _, array in plan])
+        return
     fallible = [(handle, array) for handle, array in plan if handle.fallible]
     certain = [(handle, array) for handle, array in plan if not handle.fallible]
     if not atomic:
@@ -136,6 +147,10 @@ _ADAPTERS = [
 ]
 
 
+# The framework of each model class seen (weakly: classes made on the fly may go).
+_FRAMEWORKS: weakref.WeakKeyDictionary[type, str] = weakref.WeakKeyDictionary()
+
+
 def framework_of(model: Any) -> str:
     """Name the framework a model belongs to, without importing any framework.
 
@@ -144,9 +159,13 @@ def framework_of(model: Any) -> str:
     """
     if isinstance(model, Mapping):
         return "numpy"
+    framework = _FRAMEWORKS.get(type(model))
+    if framework is not None:
+        return framework
     modules = [cls.__module__ for cls in type(model).__mro__]
     for framework, prefix, _ in _ADAPTERS:
         if any(module == prefix or module.startswith(prefix + ".") for module in modules):
+            _FRAMEWORKS[type(model)] = framework
             return framework
     raise TypeError(
         f"no adapter for {type(model).__module__}.{type(model).__qualname__}; expected a Keras "
@@ -171,12 +190,18 @@ class ModelTensors:
     framework: str
     handles: list[TensorHandle]
     memo: dict[Hashable, Any] = field(default_factory=dict)
+    # Where the adapter has them, one call for all tensors (cheaper than one per tensor):
+    # gather() gives every tensor's values, in order, in one new 1-D array of their common
+    # dtype; scatter(arrays) writes arrays[i] into tensor i, as write_all would.
+    gather: Callable[[], np.ndarray] | None = None
+    scatter: Callable[[list[np.ndarray]], None] | None = None
 
 
 @dataclass
 class _Cached:
-    key: Hashable  # shapes, dtypes, strides, memory, trainability, names, as probed
-    referents: list[weakref.ref]  # the probed objects themselves, without keeping them alive
+    key: object  # shapes, dtypes, strides, memory, trainability, names, as probed
+    ids: list[int]  # id() of each probed object: all alive while this entry is cached
+    referents: list[weakref.ref]  # whose callbacks drop this entry once one of them dies
     tensors: ModelTensors
 
 
@@ -202,26 +227,58 @@ def model_tensors(model: Any, include: Include) -> ModelTensors:
     probe = getattr(adapter, "probe", None)
     probed = probe(model, include) if probe is not None else None
     if probed is None:  # nothing cheap to compare: build afresh
-        return ModelTensors(framework, adapter.handles(model, include))
+        return _built(adapter, framework, model, include)
     key, objects = probed
     per_include = _cache_of(model)
     cached = per_include.get(include) if per_include is not None else None
-    if (
-        cached is not None
-        and cached.key == key
-        and len(cached.referents) == len(objects)
-        and all(ref() is obj for ref, obj in zip(cached.referents, objects, strict=True))
-    ):
+    ids = list(map(id, objects))
+    # Equal ids are the same objects: none of the cached ones has died (that would have
+    # dropped the entry), so no other object can have been given one of their ids.
+    if cached is not None and cached.ids == ids and cached.key == key:
         return cached.tensors
-    tensors = ModelTensors(framework, adapter.handles(model, include))
+    tensors = _built(adapter, framework, model, include)
     if per_include is not None:
-        per_include[include] = _Cached(key, [weakref.ref(obj) for obj in objects], tensors)
+        per_include[include] = _cached(id(model), include, key, objects, tensors)
     return tensors
 
 
+def _built(adapter: Any, framework: str, model: Any, include: Include) -> ModelTensors:
+    handles = adapter.handles(model, include)
+    gatherer = getattr(adapter, "gatherer", None)
+    scatterer = getattr(adapter, "scatterer", None)
+    return ModelTensors(
+        framework,
+        handles,
+        gather=gatherer(model, handles) if gatherer is not None else None,
+        scatter=scatterer(model, handles) if scatterer is not None else None,
+    )
+
+
+def _cached(
+    model_key: int, include: str, key: object, objects: list[Any], tensors: ModelTensors
+) -> _Cached:
+    entry = _Cached(key, list(map(id, objects)), [], tensors)
+
+    def forget(_: weakref.ref) -> None:  # one of the probed objects is being collected
+        per_include = _CACHE.get(model_key, (None, {}))[1]
+        current = entry_reference()
+        if current is not None and per_include.get(include) is current:
+            del per_include[include]
+
+    entry_reference = weakref.ref(entry)  # a weak one: the entry must not keep itself
+    entry.referents = [weakref.ref(obj, forget) for obj in objects]
+    return entry
+
+
 def _adapter(framework: str) -> Any:
-    module_name = next(module for name, _, module in _ADAPTERS if name == framework)
-    return importlib.import_module(module_name)
+    adapter = _LOADED.get(framework)
+    if adapter is None:
+        module_name = next(module for name, _, module in _ADAPTERS if name == framework)
+        adapter = _LOADED[framework] = importlib.import_module(module_name)
+    return adapter
+
+
+_LOADED: dict[str, Any] = {}  # framework name -> its adapter module, once imported
 
 
 def _cache_of(model: Any) -> dict[str, _Cached] | None:

@@ -204,6 +204,14 @@ def _host_bytes(variable: keras.Variable) -> tuple[int, int] | None:
 def _read(variable: keras.Variable) -> np.ndarray:
     # Straight to NumPy where the backend allows: keras.ops.convert_to_numpy goes through
     # np.array(tensor), which NumPy 2 answers with a DeprecationWarning about __array__.
+    direct = _tensorflow_variable(variable)
+    if direct is not None:
+        # A read is a snapshot (later assigns copy on write) that NumPy can view in
+        # place; Tensor.numpy() would copy it once more. Read-only: it is TF's memory.
+        read = _tf().raw_ops.ReadVariableOp(resource=direct.handle, dtype=direct.dtype)
+        array = np.asarray(read)
+        array.flags.writeable = False
+        return array
     value = variable.value
     backend = keras.backend.backend()
     if backend == "tensorflow" and hasattr(value, "numpy"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 import warnings
 import weakref
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 
 import numpy as np
@@ -30,6 +30,9 @@ from helpers.adapters import (
     may_overlap_itself,
 )
 
+_MODULE = torch.nn.Module
+_DTENSOR_MODULE = "torch.distributed.tensor"
+_BATCH_BYTES = 2**20  # up to here, one torch call for all tensors beats one per tensor
 _EXTRA_STATE_SUFFIX = "_extra_state"  # torch's state_dict key for get_extra_state()
 
 # Modules whose parameters named weight* / *_weight are weights and bias* / *_bias biases
@@ -74,20 +77,23 @@ _SUPPORTED = {
 }
 
 
-def probe(model: torch.nn.Module, include: Include) -> tuple[Hashable, list[torch.Tensor]] | None:
+def probe(model: torch.nn.Module, include: Include) -> tuple[list[Hashable], list[object]] | None:
     """What the handles depend on, cheaply: each selected tensor's name, class, memory,
     shape, strides, dtype, device and trainability, and the modules (their classes give
     the kinds). None for a sharded model, whose state_dict() re-registers its DTensors."""
-    named = model.state_dict(keep_vars=True)
+    plain = _plain_state_dict(model)
+    named, modules = plain if plain is not None else (model.state_dict(keep_vars=True), None)
     tensors = [
         tensor
         for tensor in named.values()
         if include == "all" or (isinstance(tensor, torch.nn.Parameter) and tensor.requires_grad)
     ]
-    if _holds_dtensors([("", tensor) for tensor in tensors if isinstance(tensor, torch.Tensor)]):
+    if _DTENSOR_MODULE in sys.modules and _holds_dtensors(
+        [("", tensor) for tensor in tensors if isinstance(tensor, torch.Tensor)]
+    ):
         return None
     try:
-        key = tuple(
+        key = [
             (
                 type(tensor),
                 tensor.data_ptr(),
@@ -98,11 +104,58 @@ def probe(model: torch.nn.Module, include: Include) -> tuple[Hashable, list[torc
                 tensor.requires_grad,
             )
             for tensor in tensors
-        )
+        ]
     except Exception:  # not a tensor, or one without storage (lazy, meta): handles() says
         return None
-    modules = list(model.modules())
-    return (tuple(named), key), [*tensors, *modules]
+    if modules is None:
+        modules = list(model.modules())
+    key.append(tuple(named))
+    return key, [*tensors, *modules]
+
+
+def _plain_state_dict(
+    model: torch.nn.Module,
+) -> tuple[dict[str, torch.Tensor], list[torch.nn.Module]] | None:
+    """``model.state_dict(keep_vars=True)`` and the modules it visited, worked out the way
+    ``Module.state_dict`` does but in half its time; None where any module could make
+    ``state_dict`` do something else (a hook, an overriding class or instance, extra
+    state), and only ``state_dict`` itself can say what it gives."""
+    named: dict[str, torch.Tensor] = {}
+    modules: list[torch.nn.Module] = []
+    try:
+        plain = _visit(model, "", named, modules)
+    except AttributeError:  # a module missing Module's own attributes: let state_dict say
+        return None
+    return (named, modules) if plain else None
+
+
+def _visit(
+    module: torch.nn.Module, prefix: str, named: dict[str, torch.Tensor], modules: list
+) -> bool:
+    cls = type(module)
+    if (
+        module._state_dict_pre_hooks
+        or module._state_dict_hooks
+        or cls.state_dict is not _MODULE.state_dict
+        or cls._save_to_state_dict is not _MODULE._save_to_state_dict
+        or getattr(cls, "get_extra_state", _MODULE.get_extra_state) is not _MODULE.get_extra_state
+        or "state_dict" in module.__dict__
+        or "_save_to_state_dict" in module.__dict__
+    ):
+        return False
+    modules.append(module)
+    for name, parameter in module._parameters.items():  # as Module._save_to_state_dict
+        if parameter is not None:
+            named[prefix + name] = parameter
+    if module._buffers:
+        non_persistent = module._non_persistent_buffers_set
+        for name, buffer in module._buffers.items():
+            if buffer is not None and name not in non_persistent:
+                named[prefix + name] = buffer
+    for name, child in module._modules.items():  # as Module.state_dict
+        if child is not None and not _visit(child, prefix + name + ".", named, modules):
+            return False
+    return True
 
 
 def handles(model: torch.nn.Module, include: Include) -> list[TensorHandle]:
@@ -137,6 +190,89 @@ def handles(model: torch.nn.Module, include: Include) -> list[TensorHandle]:
     return _with_kinds(model, selected, [_handle(name, tensor) for name, tensor in selected])
 
 
+def gatherer(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> Callable[[], np.ndarray] | None:
+    """One call that copies the handles' tensors, in order, into a new 1-D array, where
+    they are plain CPU tensors of one dtype NumPy holds and together small: torch then
+    concatenates them in C++, cheaper than reading each through NumPy. (A big model's
+    copy, not the per-tensor cost, dominates; NumPy's huge-page allocations copy faster.)
+    None where that does not hold, or torch lacks the function."""
+    flatten_dense = getattr(torch._utils, "_flatten_dense_tensors", None)
+    tensors = _plain_cpu_tensors(model, handles)
+    if (
+        flatten_dense is None
+        or not tensors
+        or sum(tensor.nbytes for tensor in tensors) > _BATCH_BYTES
+        or tensors[0].dtype == torch.bfloat16
+        or any(tensor.dtype != tensors[0].dtype for tensor in tensors)
+    ):
+        return None
+    live = _live_tensors(handles, [weakref.ref(tensor) for tensor in tensors])
+
+    def gather() -> np.ndarray:
+        with torch.no_grad():
+            return flatten_dense(live()).numpy()
+
+    return gather
+
+
+def scatterer(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> Callable[[list[np.ndarray]], None] | None:
+    """One call that writes each array into its handle's tensor (as each handle's
+    ``write`` would, after ``check_writable``), where all are plain CPU tensors and
+    together small; None otherwise, or where torch lacks ``_foreach_copy_``."""
+    foreach_copy = getattr(torch, "_foreach_copy_", None)
+    tensors = _plain_cpu_tensors(model, handles)
+    if (
+        foreach_copy is None
+        or not tensors
+        or sum(tensor.nbytes for tensor in tensors) > _BATCH_BYTES
+    ):
+        return None
+    live = _live_tensors(handles, [weakref.ref(tensor) for tensor in tensors])
+
+    def scatter(arrays: list[np.ndarray]) -> None:
+        sources = [_as_source(array) for array in arrays]
+        with torch.no_grad():  # copy_ into a leaf that requires grad, as no_grad allows
+            foreach_copy(live(), sources)
+
+    return scatter
+
+
+def _plain_cpu_tensors(
+    model: torch.nn.Module, handles: list[TensorHandle]
+) -> list[torch.Tensor] | None:
+    """The handles' tensors, if every one is a plain tensor or parameter in host memory
+    (and no module customises its state_dict: FSDP's hooks, say)."""
+    plain = _plain_state_dict(model)
+    if plain is None:
+        return None
+    tensors = [plain[0].get(handle.name) for handle in handles]
+    if any(
+        type(tensor) not in (torch.Tensor, torch.nn.Parameter) or tensor.device.type != "cpu"
+        for tensor in tensors
+    ):
+        return None
+    return tensors
+
+
+def _live_tensors(
+    handles: list[TensorHandle], references: list[weakref.ref]
+) -> Callable[[], list[torch.Tensor]]:
+    def live() -> list[torch.Tensor]:
+        tensors = [reference() for reference in references]
+        for handle, tensor in zip(handles, tensors, strict=True):
+            if tensor is None:
+                raise LayoutError(
+                    f"tensor {handle.name!r} no longer exists: the model let go of it"
+                )
+        return tensors
+
+    return live
+
+
 def _with_kinds(
     model: torch.nn.Module, selected: list[tuple[str, torch.Tensor]], handles: list[TensorHandle]
 ) -> list[TensorHandle]:
@@ -148,7 +284,7 @@ def _with_kinds(
 
 def _holds_dtensors(selected: list[tuple[str, torch.Tensor]]) -> bool:
     # A DTensor can exist only once torch.distributed.tensor has been imported.
-    if "torch.distributed.tensor" not in sys.modules:
+    if _DTENSOR_MODULE not in sys.modules:
         return False
     from helpers.adapters import torch_dtensor
 
@@ -318,12 +454,21 @@ def _handle(name: str, tensor: torch.Tensor) -> TensorHandle:
             with torch.no_grad():
                 target.copy_(source)
 
+    if plain_cpu and tensor.dtype != torch.bfloat16:
+
+        def read() -> np.ndarray:  # _read's shortest way: a view of the tensor's memory
+            return live().detach().numpy()
+    else:
+
+        def read() -> np.ndarray:
+            return _read(live())
+
     return TensorHandle(
         name=name,
         shape=shape,
         dtype=_dtype_name(tensor),
         trainable=_is_trainable(tensor),
-        read=lambda: _read(live()),
+        read=read,
         write=write,
         # A checked copy_ within host memory cannot fail; one to a device, or into a
         # subclass that may do anything, can.
