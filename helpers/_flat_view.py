@@ -159,11 +159,10 @@ def flat_view(model: torch.nn.Module, include: Include = "trainable") -> FlatVie
         raise ValueError(f"include must be one of {get_args(Include)}, got {include!r}")
     if framework_of(model) != "torch":
         raise TypeError(f"flat_view: expected a torch.nn.Module, got {type(model).__name__}")
-    _, handles = handles_for(model, include)  # refuses what flatten refuses, dedups ties
+    # Refuses what flatten refuses (a model with no tensors too), and takes tied ones once.
+    _, handles = handles_for(model, include)
     state = model.state_dict(keep_vars=True)
     tensors = [state[handle.name] for handle in handles]
-    if not tensors:
-        raise ValueError(f"flat_view: the model has no tensors to view (include={include!r})")
     for handle, tensor in zip(handles, tensors, strict=True):
         _check_viewable(handle.name, tensor, tensors[0], handles[0].name)
     layout = _layout(handles, include, tensors[0].dtype)

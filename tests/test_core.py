@@ -703,3 +703,8 @@ def test_restore_and_unflatten_want_a_layout(bad_layout):
         helpers.restore(small_model(), np.zeros(15, np.float32), bad_layout)
     with pytest.raises(TypeError, match="layout: expected a helpers.Layout"):
         helpers.unflatten(np.zeros(15, np.float32), bad_layout)
+
+
+def test_a_model_with_nothing_to_take_is_refused_by_name():
+    with pytest.raises(helpers.LayoutError, match=r"dict has no tensors .* got none"):
+        helpers.flatten({})

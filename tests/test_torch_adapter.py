@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -828,3 +830,18 @@ def test_an_expanded_parameter_as_restore_target_is_refused_and_nothing_changes(
     with pytest.raises(LayoutError, match=r"'0.bias': several elements share one memory location"):
         helpers.restore(model, np.arange(50, dtype=np.float32), layout)
     assert digest(model) == before
+
+
+@pytest.mark.parametrize("include", ["trainable", "all"])
+def test_a_module_without_weights_is_refused_not_flattened_to_nothing(include):
+    frozen = nn.BatchNorm1d(2).requires_grad_(False)
+    for model in (nn.ReLU(), nn.Sequential()):
+        with pytest.raises(helpers.LayoutError, match=r"has no tensors to take .* got none"):
+            helpers.flatten(model, include=include)
+        with pytest.raises(helpers.LayoutError, match="has no tensors"):
+            helpers.save(Path(tempfile.mkdtemp()) / "empty.npz", model=model)
+    if include == "trainable":  # frozen: nothing to train, and the error says where to look
+        with pytest.raises(helpers.LayoutError, match="only with include='all'"):
+            helpers.flatten(frozen, include=include)
+    else:
+        assert helpers.flatten(frozen, include=include)[0].size == 4 * 2 + 1  # γ β μ σ² n

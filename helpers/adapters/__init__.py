@@ -222,7 +222,7 @@ def model_tensors(model: Any, include: Include) -> ModelTensors:
     """
     framework = framework_of(model)
     if framework == "numpy":
-        return ModelTensors(framework, _array_handles(model))
+        return ModelTensors(framework, _nonempty(_array_handles(model), model, include))
     adapter = _adapter(framework)
     probe = getattr(adapter, "probe", None)
     probed = probe(model, include) if probe is not None else None
@@ -243,7 +243,7 @@ def model_tensors(model: Any, include: Include) -> ModelTensors:
 
 
 def _built(adapter: Any, framework: str, model: Any, include: Include) -> ModelTensors:
-    handles = adapter.handles(model, include)
+    handles = _nonempty(adapter.handles(model, include), model, include)
     gatherer = getattr(adapter, "gatherer", None)
     scatterer = getattr(adapter, "scatterer", None)
     return ModelTensors(
@@ -251,6 +251,17 @@ def _built(adapter: Any, framework: str, model: Any, include: Include) -> ModelT
         handles,
         gather=gatherer(model, handles) if gatherer is not None else None,
         scatter=scatterer(model, handles) if scatterer is not None else None,
+    )
+
+
+def _nonempty(handles: list[TensorHandle], model: Any, include: Include) -> list[TensorHandle]:
+    """The handles, or a clear error where there are none (a vector of nothing helps no one)."""
+    if handles:
+        return handles
+    hint = "; frozen weights and buffers count only with include='all'"
+    raise LayoutError(
+        f"{type(model).__name__} has no tensors to take with include={include!r}: expected "
+        f"at least one weight, got none{hint if include == 'trainable' else ''}"
     )
 
 
