@@ -87,7 +87,7 @@ def test_saving_from_the_model_writes_flattens_file_within_one_tensor(run: Lesso
     r = run.results
     assert r["save_model_equals_flatten"] == {".npz": True, ".safetensors": True}
     assert r["save_model_below_largest_tensor"] is True
-    assert r["save_flatten_at_least_vector"] is True  # the bound tells the two ways apart
+    assert r["save_flatten_at_least_vector"] is True  # flattening first holds the whole vector
 
 
 def test_a_mapped_vector_is_read_only_checked_and_restores(run: LessonRun) -> None:
