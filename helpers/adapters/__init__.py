@@ -59,6 +59,33 @@ class TensorHandle:
         return self.snapshot() if self.snapshot is not None else np.array(self.read(), copy=True)
 
 
+def live_reference(name: str, tensor: Any) -> Callable[[], Any]:
+    """A function that returns ``tensor`` while it lives, else raises naming it.
+
+    Handles are cached per model, so they hold a tensor weakly: a tensor the model has
+    dropped is neither kept alive nor written into.
+
+    >>> class Tensor: ...
+    >>> tensor = Tensor()
+    >>> live = live_reference("bias", tensor)
+    >>> live() is tensor
+    True
+    >>> del tensor
+    >>> live()
+    Traceback (most recent call last):
+    helpers._layout.LayoutError: tensor 'bias' no longer exists: the model let go of it
+    """
+    reference = weakref.ref(tensor)
+
+    def live() -> Any:
+        current = reference()
+        if current is None:
+            raise LayoutError(f"tensor {name!r} no longer exists: the model let go of it")
+        return current
+
+    return live
+
+
 def write_all(
     plan: list[tuple[TensorHandle, Any]],
     *,

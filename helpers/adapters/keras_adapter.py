@@ -24,7 +24,6 @@ a normalisation layer's ``gamma`` and ``beta`` its scale and shift, ``moving_mea
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Hashable
 from typing import Any
 
@@ -32,7 +31,7 @@ import keras
 import numpy as np
 
 from helpers._layout import TENSOR_DTYPES, Include, LayoutError
-from helpers.adapters import TensorHandle
+from helpers.adapters import TensorHandle, live_reference
 
 _KINDS = {
     "kernel": "weight",
@@ -108,14 +107,7 @@ def _unique_names(variables: list[keras.Variable]) -> list[str]:
 
 def _handle(name: str, variable: keras.Variable) -> TensorHandle:
     shape = tuple(variable.shape)
-    # A weak reference: handles are cached per model and must not keep a variable alive.
-    reference = weakref.ref(variable)
-
-    def live() -> keras.Variable:
-        current = reference()
-        if current is None:
-            raise LayoutError(f"tensor {name!r} no longer exists: the model let go of it")
-        return current
+    live = live_reference(name, variable)
 
     def write(values: Any) -> None:
         if tuple(values.shape) != shape:  # never let a write broadcast or reshape

@@ -27,6 +27,7 @@ from helpers.adapters import (
     TensorHandle,
     arrays_share_memory,
     check_no_shared_memory,
+    live_reference,
     may_overlap_itself,
 )
 
@@ -427,15 +428,7 @@ def _read(tensor: torch.Tensor) -> np.ndarray:
 
 def _handle(name: str, tensor: torch.Tensor) -> TensorHandle:
     shape = tuple(tensor.shape)
-    # A weak reference: handles are cached per model, and must not keep a tensor the
-    # model has dropped alive (nor write into it: that raises instead).
-    reference = weakref.ref(tensor)
-
-    def live() -> torch.Tensor:
-        current = reference()
-        if current is None:
-            raise LayoutError(f"tensor {name!r} no longer exists: the model let go of it")
-        return current
+    live = live_reference(name, tensor)
 
     overlapping = may_overlap_itself(shape, tensor.stride(), 1)
     plain_cpu = type(tensor) in (torch.Tensor, torch.nn.Parameter) and tensor.device.type == "cpu"
